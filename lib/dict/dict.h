@@ -1,0 +1,54 @@
+/*
+ * dict - lookup tables behind one interface, named "type:name".
+ *
+ * Types: hash: btree: (Berkeley DB, name.db), lmdb: (name.lmdb), cdb:
+ * (name.cdb), texthash: (text file read into memory), cidr:, regexp:,
+ * pcre:, static:, inline:{ k=v, ... }, and more later (passwd-file:, pgsql:).
+ *
+ * Three outcomes of every lookup, never confused: found, not found, and
+ * error (a table that cannot be read). An error must make the caller
+ * defer (4xx), never reject.
+ */
+#ifndef POSTEL_DICT_DICT_H
+#define POSTEL_DICT_DICT_H
+
+#include <stdbool.h>
+
+#define DICT_FOUND 1
+#define DICT_NOTFOUND 0
+#define DICT_ERROR (-1)
+
+/* dict_open flags */
+#define DICT_FLAG_FOLD_KEYS 0x01 /* fold keys to lower case (default for postmap/aliases) */
+#define DICT_FLAG_CREATE 0x02    /* create/truncate for writing (postmap build) */
+#define DICT_FLAG_WRITE 0x04     /* open for update/delete */
+#define DICT_FLAG_DUP_WARN 0x08  /* warn about duplicate keys, keep the first */
+#define DICT_FLAG_DUP_REPLACE 0x10 /* duplicate keys: keep the last */
+
+struct dict;
+
+/* Open "type:name". NULL with *why_r on an unknown type or an unreadable table. */
+struct dict *dict_open(const char *spec, int flags, const char **why_r);
+void dict_close(struct dict **dp);
+
+/* DICT_FOUND with *value_r (valid until the next call on d), DICT_NOTFOUND, or DICT_ERROR with *why_r. */
+int dict_lookup(struct dict *d, const char *key, const char **value_r, const char **why_r);
+/* 0 or DICT_ERROR. */
+int dict_update(struct dict *d, const char *key, const char *value, const char **why_r);
+/* DICT_FOUND (deleted), DICT_NOTFOUND, or DICT_ERROR. */
+int dict_delete(struct dict *d, const char *key, const char **why_r);
+/* Walk all entries: first=true starts over. DICT_FOUND, DICT_NOTFOUND (end), DICT_ERROR. */
+int dict_sequence(struct dict *d, bool first, const char **key_r, const char **value_r,
+                  const char **why_r);
+
+/* True when the table's file was replaced (postmap rebuilt it) since open. */
+bool dict_changed(struct dict *d);
+/* Re-open d in place if dict_changed(); 0, or DICT_ERROR with *why_r (d keeps the old data). */
+int dict_reopen_if_changed(struct dict *d, const char **why_r);
+
+/* The "type:name" this table was opened with. */
+const char *dict_spec(const struct dict *d);
+/* True when the type is known (compiled in). */
+bool dict_type_known(const char *type);
+
+#endif
