@@ -25,7 +25,7 @@
  * exponential blow-up ("a = $b$b$b$b", "b = $c$c$c$c", ...).
  * POSTEL_CONFIG_DIR is ignored in set-uid/set-gid processes (secure_getenv).
  */
-#include <config.h> /* autoconf; "config.h" here would be lib/mail/config.h */
+#include "config.h" /* in lib/mail this is lib/mail/config.h, which includes autoconf's */
 
 #include <ctype.h>
 #include <stdarg.h>

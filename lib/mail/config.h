@@ -14,6 +14,14 @@
 #ifndef POSTEL_MAIL_CONFIG_H
 #define POSTEL_MAIL_CONFIG_H
 
+/*
+ * A file in lib/mail that writes #include "config.h" (as every .c file
+ * should, first) gets this header instead of autoconf's, because quoted
+ * includes look in the including file's directory first. Pull autoconf's
+ * in too (<> skips that directory), so _GNU_SOURCE and HAVE_* are defined.
+ */
+#include <config.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
