@@ -1,0 +1,161 @@
+/*
+ * echod - a test-only service built on the daemon skeleton
+ * (single_server_main), used by tests/integration/test_master.py to check
+ * master and the skeleton from the outside.
+ *
+ * Per client: a greeting "echod <service> pid=<pid> uid=<uid> gid=<gid>
+ * groups=<g1,g2,...>", then one reply per line:
+ *
+ *   lookup KEY   "found VALUE", "notfound" or "error REASON" from the table
+ *                given with -T type:name (re-opened when postmap rebuilt it)
+ *   sleep N      sleeps N seconds (0..60), then "slept" (holds the process busy)
+ *   crash        abort()
+ *   quit         "bye", then close
+ *   anything     echoed back
+ *
+ * Lines are bounded (ECHOD_LINE_MAX) and every read has a timeout.
+ */
+#include "config.h"
+
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/dict/dict.h"
+#include "lib/mail/server.h"
+#include "lib/util/buf.h"
+#include "lib/util/mem.h"
+#include "lib/util/msg.h"
+#include "lib/util/stream.h"
+
+#define ECHOD_LINE_MAX 1000
+#define ECHOD_TIMEOUT_MS (30 * 1000)
+
+static const char *echod_table_spec;
+static struct dict *echod_table;
+
+/* -T type:name */
+static int echod_option(int ch, const char *arg, const char **why_r)
+{
+    if (ch != 'T') {
+        *why_r = "unknown option";
+        return -1;
+    }
+    echod_table_spec = arg;
+    return 0;
+}
+
+/* Open the table while still privileged (as a real daemon would). */
+static void echod_pre_init(const char *service, char **argv)
+{
+    const char *why;
+
+    (void)service;
+    (void)argv;
+    if (echod_table_spec == NULL)
+        return;
+    if ((echod_table = dict_open(echod_table_spec, DICT_FLAG_FOLD_KEYS, &why)) == NULL)
+        msg_fatal("open table %s: %s", echod_table_spec, why);
+}
+
+/* Close the table before a normal exit. */
+static void echod_pre_exit(const char *service, char **argv)
+{
+    (void)service;
+    (void)argv;
+    if (echod_table)
+        dict_close(&echod_table);
+}
+
+/* Answer "lookup KEY". */
+static void echod_lookup(struct stream *s, const char *key)
+{
+    const char *value, *why;
+    int r;
+
+    if (echod_table == NULL) {
+        stream_puts(s, "error no table configured (-T type:name)\r\n");
+        return;
+    }
+    if (dict_reopen_if_changed(echod_table, &why) < 0) {
+        stream_printf(s, "error %s\r\n", why);
+        return;
+    }
+    r = dict_lookup(echod_table, key, &value, &why);
+    if (r == DICT_FOUND)
+        stream_printf(s, "found %s\r\n", value);
+    else if (r == DICT_NOTFOUND)
+        stream_puts(s, "notfound\r\n");
+    else
+        stream_printf(s, "error %s\r\n", why);
+}
+
+/* Serve one client. */
+static void echod_service(int fd, const char *service, char **argv)
+{
+    struct stream *s = stream_open(fd, STREAM_NOCLOSE);
+    struct buf *line = buf_create(128);
+    gid_t groups[64];
+    int ngroups = getgroups(64, groups);
+
+    (void)argv;
+    stream_set_timeout(s, ECHOD_TIMEOUT_MS);
+    stream_printf(s, "echod %s pid=%ld uid=%ld gid=%ld groups=", service, (long)getpid(),
+                  (long)geteuid(), (long)getegid());
+    for (int i = 0; i < ngroups; i++)
+        stream_printf(s, "%s%ld", i ? "," : "", (long)groups[i]);
+    stream_puts(s, "\r\n");
+
+    for (;;) {
+        enum stream_line_end end;
+        const char *text;
+
+        if (stream_flush(s) < 0)
+            break;
+        if (stream_read_line(s, line, ECHOD_LINE_MAX, &end) <= 0)
+            break;
+        if (end == STREAM_LINE_TOO_LONG) {
+            stream_skip_line(s);
+            stream_puts(s, "error line too long\r\n");
+            continue;
+        }
+        text = buf_str(line);
+        if (strncmp(text, "lookup ", 7) == 0) {
+            echod_lookup(s, text + 7);
+        } else if (strncmp(text, "sleep ", 6) == 0) {
+            char *e;
+            long secs = strtol(text + 6, &e, 10);
+
+            if (*e || e == text + 6 || secs < 0 || secs > 60) {
+                stream_puts(s, "error bad sleep time\r\n");
+                continue;
+            }
+            sleep((unsigned)secs);
+            stream_puts(s, "slept\r\n");
+        } else if (strcmp(text, "crash") == 0) {
+            abort();
+        } else if (strcmp(text, "quit") == 0) {
+            stream_puts(s, "bye\r\n");
+            stream_flush(s);
+            break;
+        } else {
+            stream_printf(s, "%s\r\n", text);
+        }
+    }
+    buf_free(&line);
+    stream_free(&s);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct server_options opts = {
+        .getopt = "T:",
+        .option = echod_option,
+        .pre_init = echod_pre_init,
+        .pre_exit = echod_pre_exit,
+    };
+
+    single_server_main(argc, argv, echod_service, &opts);
+}
