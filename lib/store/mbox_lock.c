@@ -11,14 +11,15 @@
  *
  * Security: the dot-lock is created with O_CREAT|O_EXCL (which never
  * follows a symbolic link) and mode 0600. It is removed on release only if
- * it is still the file this process created (same device and inode), so a
- * lock that another program took over after calling ours stale is left
- * alone. The stale check and its unlink() are not atomic; neither are
+ * it is still the file this process created (same device and inode, and
+ * still holding our pid: an inode number can be reused at once), so a lock
+ * that another program took over after calling ours stale is left alone. The stale check and its unlink() are not atomic; neither are
  * Postfix's or procmail's, and the window is one system call.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 
 struct mbox_dotlock {
     char *path; /* "<mbox>.lock" */
+    char pid[32]; /* what we wrote into it */
     dev_t dev;  /* identity of the file we created */
     ino_t ino;
 };
@@ -67,7 +69,6 @@ int mbox_dotlock_acquire(const char *mbox_path, int timeout_ms, int stale_time,
     long long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     struct stat st;
-    char pidbuf[32];
     size_t path_len = strlen(mbox_path);
     int fd, attempt, len;
 
@@ -105,9 +106,9 @@ int mbox_dotlock_acquire(const char *mbox_path, int timeout_ms, int stale_time,
         }
     }
     /* The pid, as liblockfile and procmail write it, helps the administrator. */
-    len = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+    len = snprintf(lock->pid, sizeof(lock->pid), "%ld\n", (long)getpid());
     errno = 0;
-    if (write(fd, pidbuf, (size_t)len) != len || fstat(fd, &st) < 0) {
+    if (write(fd, lock->pid, (size_t)len) != len || fstat(fd, &st) < 0) {
         store_err_errno(err_r, errno ? errno : EIO, "write lock file %s", lock->path);
         close(fd);
         unlink(lock->path);
@@ -125,6 +126,22 @@ fail:
     return -1;
 }
 
+/* True if the lock file is still the one we created: same file, our pid inside. */
+static bool mbox_dotlock_ours(const struct mbox_dotlock *lock, const struct stat *st)
+{
+    char data[sizeof(lock->pid)];
+    ssize_t n;
+    int fd;
+
+    if (st->st_dev != lock->dev || st->st_ino != lock->ino)
+        return false;
+    if ((fd = open(lock->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+        return false;
+    n = read(fd, data, sizeof(data));
+    close(fd);
+    return n == (ssize_t)strlen(lock->pid) && memcmp(data, lock->pid, (size_t)n) == 0;
+}
+
 /* Remove the dot-lock if it is still ours, and clear the pointer. */
 void mbox_dotlock_release(struct mbox_dotlock **lockp)
 {
@@ -135,7 +152,7 @@ void mbox_dotlock_release(struct mbox_dotlock **lockp)
         return;
     if (lstat(lock->path, &st) < 0) {
         msg_warn("lock file %s vanished while locked: %m", lock->path);
-    } else if (st.st_dev != lock->dev || st.st_ino != lock->ino) {
+    } else if (!mbox_dotlock_ours(lock, &st)) {
         msg_warn("lock file %s was replaced while locked; left alone", lock->path);
     } else if (unlink(lock->path) < 0) {
         msg_warn("remove lock file %s: %m", lock->path);
