@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/dict/dict.h"
 #include "lib/mail/config.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/param.h"
@@ -39,9 +40,6 @@
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
 
-#ifdef POSTCONF_WITH_DICT
-#include "lib/dict/dict.h"
-#endif
 
 #define POSTCONF_LOCK_TRIES 50
 
@@ -482,21 +480,21 @@ static int postconf_master(const struct postconf_opts *o, int argc, char **argv)
     return rc;
 }
 
-/* -m: the lookup table types this build supports. */
+/* -m: the lookup table types this build supports, in name order. */
 static int postconf_maps(void)
 {
-#ifdef POSTCONF_WITH_DICT
-    static const char *const types[] = {"btree", "cdb", "cidr", "hash", "inline", "lmdb",
-                                        "pcre", "regexp", "static", "texthash", "passwd-file",
-                                        "pgsql", "ldap", "unix", "fail", "environ"};
+    /* Every type name Postel or Postfix administrators may write. */
+    static const char *const candidates[] = {
+        "btree",  "cdb",    "cidr",    "environ", "fail",        "hash",   "inline",
+        "ldap",   "lmdb",   "memcache", "mysql",  "passwd-file", "pcre",   "pgsql",
+        "pipemap", "proxy", "randmap", "regexp",  "socketmap",   "sqlite", "static",
+        "tcp",    "texthash", "unionmap", "unix",
+    };
 
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (dict_type_known(types[i]))
-            printf("%s\n", types[i]);
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+        if (dict_type_known(candidates[i]))
+            printf("%s\n", candidates[i]);
     return 0;
-#else
-    msg_fatal("-m is not available: this postconf was built without the table library");
-#endif
 }
 
 int main(int argc, char **argv)

@@ -357,3 +357,12 @@ def test_manual_defaults_match_postconf_d(tmp_path):
         if value == 'see "postconf -d" output':
             continue
         assert defaults[name] == value, name
+
+
+def test_m_lists_table_types():
+    _, out, _ = postconf("-m")
+    types = out.splitlines()
+    assert types == sorted(types)
+    for t in ("cidr", "inline", "static", "texthash"):
+        assert t in types
+    assert "nosuchtype" not in types
