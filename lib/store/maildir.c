@@ -29,6 +29,7 @@
 #include "lib/store/store_write.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/safe_file.h"
 
 #define MAILDIR_NAME_TRIES 10     /* tmp/ names tried before giving up */
 #define MAILDIR_READ_SIZE 65536   /* bytes read from the source at a time */
@@ -122,6 +123,7 @@ bool maildir_folder_name_valid(const char *folder)
 int maildir_folder_create(const char *root, const char *folder, struct store_err *err_r)
 {
     struct buf *path;
+    const char *why;
     int fd, ret = 0;
 
     if (!maildir_folder_name_valid(folder))
@@ -134,9 +136,8 @@ int maildir_folder_create(const char *root, const char *folder, struct store_err
         ret = -1;
     } else {
         buf_puts(path, "/maildirfolder");
-        fd = open(buf_str(path), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-        if (fd < 0)
-            ret = store_err_errno(err_r, errno, "create %s", buf_str(path));
+        if ((fd = safe_open(buf_str(path), O_WRONLY | O_CREAT, 0600, 0, 0, &why)) < 0)
+            ret = store_err_why(err_r, errno, why);
         else
             close(fd);
     }
@@ -316,6 +317,7 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts,
     struct buf *dir = NULL, *base = NULL, *tmp = NULL, *new_path = NULL;
     struct store_write *w = NULL;
     char host[256];
+    const char *why;
     off_t limit = 0, used;
     int fd = -1, linked = 0, tries, ret = -1, saved;
 
@@ -356,12 +358,10 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts,
         maildir_unique_name(base, host);
         buf_set(tmp, buf_str(dir));
         buf_printf(tmp, "/tmp/%s", buf_str(base));
-        fd = open(buf_str(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                  0600);
-        if (fd >= 0)
+        if ((fd = safe_create(buf_str(tmp), O_WRONLY, 0600, &why)) >= 0)
             break;
         if (errno != EEXIST || tries + 1 >= MAILDIR_NAME_TRIES) {
-            store_err_errno(err_r, errno, "create maildir file %s", buf_str(tmp));
+            store_err_why(err_r, errno, why);
             goto out;
         }
     }

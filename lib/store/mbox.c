@@ -24,6 +24,7 @@
 #include "lib/store/store_write.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/safe_file.h"
 
 #define MBOX_OPEN_TRIES 5       /* open/create races before giving up */
 #define MBOX_READ_SIZE 65536    /* bytes read from the source at a time */
@@ -76,41 +77,35 @@ static int mbox_open_file(const char *path, const struct mbox_opts *opts, int *f
                           struct store_err *err_r)
 {
     struct stat st, lst;
+    const char *why;
     int fd = -1, tries, created = 0;
 
     for (tries = 0; fd < 0; tries++) {
         if (tries >= MBOX_OPEN_TRIES)
             return store_err_set(err_r, 1, "4.2.0", "open %s: file keeps appearing and vanishing",
                                  path);
-        fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        /* An existing mbox: no symbolic link, a regular file, one link, the owner's. */
+        fd = safe_open(path, O_RDWR | O_APPEND, 0, SAFE_CHECK_OWNER | SAFE_CHECK_NLINK, opts->uid,
+                       &why);
         if (fd >= 0)
             break;
         if (errno == ELOOP)
             return store_err_set(err_r, 0, "5.2.0", "mailbox %s is a symbolic link; refused",
                                  path);
+        if (errno == EINVAL || errno == EPERM)
+            return store_err_set(err_r, 0, "5.2.0", "mailbox %s: %s; refused", path, why);
         if (errno != ENOENT)
-            return store_err_errno(err_r, errno, "open mailbox %s", path);
-        fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
-                            | O_CLOEXEC,
-                  0600);
-        if (fd >= 0) {
+            return store_err_why(err_r, errno, why);
+        if ((fd = safe_create(path, O_RDWR | O_APPEND, 0600, &why)) >= 0) {
             created = 1;
             break;
         }
         if (errno != EEXIST)
-            return store_err_errno(err_r, errno, "create mailbox %s", path);
+            return store_err_why(err_r, errno, why);
+        /* Someone else created it meanwhile (or a dangling symbolic link): look again. */
     }
     if (fstat(fd, &st) < 0) {
         store_err_errno(err_r, errno, "fstat mailbox %s", path);
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        store_err_set(err_r, 0, "5.2.0", "mailbox %s is not a regular file; refused", path);
-        goto fail;
-    }
-    if (st.st_nlink != 1) {
-        store_err_set(err_r, 0, "5.2.0", "mailbox %s has %lu hard links; refused", path,
-                      (unsigned long)st.st_nlink);
         goto fail;
     }
     if (created && geteuid() == 0 && (st.st_uid != opts->uid || st.st_gid != opts->gid)) {

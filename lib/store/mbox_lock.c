@@ -32,6 +32,7 @@
 #include "lib/util/clock.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/safe_file.h"
 
 struct mbox_dotlock {
     char *path; /* "<mbox>.lock" */
@@ -69,6 +70,7 @@ int mbox_dotlock_acquire(const char *mbox_path, int timeout_ms, int stale_time,
     long long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     struct stat st;
+    const char *why;
     size_t path_len = strlen(mbox_path);
     int fd, attempt, len;
 
@@ -77,12 +79,10 @@ int mbox_dotlock_acquire(const char *mbox_path, int timeout_ms, int stale_time,
     memcpy(lock->path, mbox_path, path_len);
     memcpy(lock->path + path_len, ".lock", sizeof(".lock"));
     for (attempt = 0;; attempt++) {
-        fd = open(lock->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                  0600);
-        if (fd >= 0)
+        if ((fd = safe_create(lock->path, O_WRONLY, 0600, &why)) >= 0)
             break;
         if (errno != EEXIST) {
-            store_err_errno(err_r, errno, "create lock file %s", lock->path);
+            store_err_why(err_r, errno, why);
             goto fail;
         }
         if (lstat(lock->path, &st) == 0 && stale_time > 0
@@ -107,9 +107,8 @@ int mbox_dotlock_acquire(const char *mbox_path, int timeout_ms, int stale_time,
     }
     /* The pid, as liblockfile and procmail write it, helps the administrator. */
     len = snprintf(lock->pid, sizeof(lock->pid), "%ld\n", (long)getpid());
-    errno = 0;
-    if (write(fd, lock->pid, (size_t)len) != len || fstat(fd, &st) < 0) {
-        store_err_errno(err_r, errno ? errno : EIO, "write lock file %s", lock->path);
+    if (safe_write_all(fd, lock->pid, (size_t)len) < 0 || fstat(fd, &st) < 0) {
+        store_err_errno(err_r, errno, "write lock file %s", lock->path);
         close(fd);
         unlink(lock->path);
         goto fail;

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "lib/store/store.h"
+#include "lib/util/argv.h"
+#include "lib/util/safe_file.h"
 
 /* Set up m to deliver len bytes of data from memory. */
 void store_msg_from_mem(struct store_msg *m, const char *data, size_t len)
@@ -123,28 +125,21 @@ int store_err_set(struct store_err *err, int temporary, const char *dsn, const c
     return -1;
 }
 
-/* Fill err from a system error: the reason is "<text>: <strerror>"; return -1. */
-int store_err_errno(struct store_err *err, int errnum, const char *fmt, ...)
+/* The status code for a system error; *temporary_r says whether to retry. */
+static const char *store_errno_dsn(int errnum, int *temporary_r)
 {
-    const char *dsn;
-    int temporary = 1;
-    size_t len;
-    va_list ap;
-
+    *temporary_r = 1;
     switch (errnum) {
     case ENOSPC:
-        dsn = "4.3.1"; /* RFC 3463: mail system full */
-        break;
+        return "4.3.1"; /* RFC 3463: mail system full */
 #ifdef EDQUOT
     case EDQUOT:
-        dsn = "4.2.2"; /* the user's file system quota: mailbox full, for now */
-        break;
+        return "4.2.2"; /* the user's file system quota: mailbox full, for now */
 #endif
     case EFBIG:
         /* The file size limit is how a mailbox size limit is often enforced. */
-        dsn = "5.2.2";
-        temporary = 0;
-        break;
+        *temporary_r = 0;
+        return "5.2.2";
     case EACCES:
     case EPERM:
     case ENOENT:
@@ -156,19 +151,32 @@ int store_err_errno(struct store_err *err, int errnum, const char *fmt, ...)
     case ENAMETOOLONG:
     case EAGAIN:
     case ENOLCK:
-        dsn = "4.2.0";
-        break;
+        return "4.2.0";
     default:
-        dsn = "4.3.0";
-        break;
+        return "4.3.0";
     }
-    err->temporary = temporary;
-    snprintf(err->dsn, sizeof(err->dsn), "%s", dsn);
+}
+
+/* Fill err from a system error: the reason is "<text>: <strerror>"; return -1. */
+int store_err_errno(struct store_err *err, int errnum, const char *fmt, ...)
+{
+    size_t len;
+    va_list ap;
+
+    snprintf(err->dsn, sizeof(err->dsn), "%s", store_errno_dsn(errnum, &err->temporary));
     va_start(ap, fmt);
     vsnprintf(err->why, sizeof(err->why), fmt, ap);
     va_end(ap);
     len = strlen(err->why);
     snprintf(err->why + len, sizeof(err->why) - len, ": %s", strerror(errnum));
+    return -1;
+}
+
+/* Fill err from a system error whose reason text is already made; return -1. */
+int store_err_why(struct store_err *err, int errnum, const char *why)
+{
+    snprintf(err->dsn, sizeof(err->dsn), "%s", store_errno_dsn(errnum, &err->temporary));
+    snprintf(err->why, sizeof(err->why), "%s", why);
     return -1;
 }
 
@@ -202,85 +210,46 @@ int store_parent_dir(struct buf *out, const char *path)
 /* fsync a directory so that names created or removed in it are durable. */
 int store_fsync_dir(const char *path, struct store_err *err_r)
 {
-    int fd, saved;
+    const char *why;
 
-    if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return store_err_errno(err_r, errno, "open directory %s", path);
-    if (fsync(fd) < 0 && errno != EINVAL) {
-        /* EINVAL: this file system cannot sync directories; nothing to do. */
-        saved = errno;
-        close(fd);
-        return store_err_errno(err_r, saved, "fsync directory %s", path);
-    }
-    close(fd);
-    return 0;
-}
-
-/*
- * mkdir path with mode 0700 and fsync its parent. Return 1 (created), 0
- * (an existing directory), -1 (failure reported in err_r), or -2 (mkdir
- * failed; see errno).
- */
-static int store_mkdir_one(const char *path, struct store_err *err_r)
-{
-    struct buf *parent;
-    struct stat st;
-    int ret;
-
-    if (mkdir(path, 0700) == 0) {
-        /* The new name must survive a crash before mail is put under it. */
-        parent = buf_create(strlen(path));
-        store_parent_dir(parent, path);
-        ret = store_fsync_dir(buf_str(parent), err_r);
-        buf_free(&parent);
-        return ret < 0 ? -1 : 1;
-    }
-    if (errno != EEXIST)
-        return -2;
-    if (stat(path, &st) < 0)
-        return store_err_errno(err_r, errno, "stat %s", path);
-    if (!S_ISDIR(st.st_mode))
-        return store_err_set(err_r, 1, "4.2.0", "%s exists and is not a directory", path);
+    if (safe_fsync_dir(path, &why) < 0)
+        return store_err_why(err_r, errno, why);
     return 0;
 }
 
 /*
  * Create directory path with mode 0700, and its missing parents; *created_r
- * says whether anything was created. An existing non-directory is an error.
+ * says whether anything was created. The directory holding each new one is
+ * fsynced, so the new names survive a crash before mail is put under them.
  */
 int store_mkdirs(const char *path, int *created_r, struct store_err *err_r)
 {
-    struct buf *parent;
-    int ret, saved;
+    struct argv *missing = argv_create(4);
+    struct buf *dir = buf_create(strlen(path));
+    struct stat st;
+    const char *why;
+    size_t i;
+    int ret = 0;
 
     if (created_r)
         *created_r = 0;
-    if ((ret = store_mkdir_one(path, err_r)) >= 0) {
-        if (created_r)
-            *created_r = ret;
-        return 0;
+    /* Which of path and its parents do not exist yet (deepest first). */
+    buf_set(dir, path);
+    while (stat(buf_str(dir), &st) < 0 && errno == ENOENT) {
+        argv_add(missing, buf_str(dir));
+        store_parent_dir(dir, missing->argv[missing->argc - 1]);
+        if (strcmp(buf_str(dir), missing->argv[missing->argc - 1]) == 0 || strcmp(buf_str(dir), ".") == 0)
+            break;
     }
-    if (ret == -1)
-        return -1;
-    if (errno != ENOENT)
-        return store_err_errno(err_r, errno, "create directory %s", path);
-    /* A missing parent: create it first (the depth is bounded by the path). */
-    saved = errno;
-    parent = buf_create(strlen(path));
-    store_parent_dir(parent, path);
-    if (strcmp(buf_str(parent), path) == 0 || strcmp(buf_str(parent), ".") == 0) {
-        buf_free(&parent);
-        return store_err_errno(err_r, saved, "create directory %s", path);
+    if (safe_mkdir_p(path, 0700, &why) < 0)
+        ret = store_err_why(err_r, errno, why);
+    for (i = 0; ret == 0 && i < missing->argc; i++) {
+        store_parent_dir(dir, missing->argv[i]);
+        ret = store_fsync_dir(buf_str(dir), err_r);
     }
-    ret = store_mkdirs(buf_str(parent), NULL, err_r);
-    buf_free(&parent);
-    if (ret < 0)
-        return -1;
-    if ((ret = store_mkdir_one(path, err_r)) == -2)
-        return store_err_errno(err_r, errno, "create directory %s", path);
-    if (ret < 0)
-        return -1;
-    if (created_r)
-        *created_r = 1;
-    return 0;
+    if (ret == 0 && created_r)
+        *created_r = missing->argc > 0;
+    argv_free(&missing);
+    buf_free(&dir);
+    return ret;
 }

@@ -87,6 +87,7 @@ int store_err_set(struct store_err *err, int temporary, const char *dsn, const c
     __attribute__((format(printf, 4, 5)));
 int store_err_errno(struct store_err *err, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int store_err_why(struct store_err *err, int errnum, const char *why);
 void store_err_clear(struct store_err *err);
 
 /* File system steps with the failure already classified. */

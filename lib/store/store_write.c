@@ -14,10 +14,10 @@
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lib/store/store_write.h"
 #include "lib/util/mem.h"
+#include "lib/util/safe_file.h"
 
 static const char store_from[] = "From ";
 #define STORE_FROM_LEN 5
@@ -65,25 +65,10 @@ void store_write_free(struct store_write **wp)
 /* Write the buffer out; on failure remember errno. */
 static void store_write_drain(struct store_write *w)
 {
-    size_t done = 0;
-    ssize_t n;
-
-    if (w->fd < 0) {
+    if (w->fd < 0)
         buf_append(w->out, w->buf, w->len);
-        w->len = 0;
-        return;
-    }
-    while (done < w->len && w->error == 0) {
-        n = write(w->fd, w->buf + done, w->len - done);
-        if (n < 0) {
-            if (errno != EINTR)
-                w->error = errno;
-        } else if (n == 0) {
-            w->error = EIO;
-        } else {
-            done += (size_t)n;
-        }
-    }
+    else if (w->error == 0 && safe_write_all(w->fd, w->buf, w->len) < 0)
+        w->error = errno;
     w->len = 0;
 }
 
