@@ -8,9 +8,17 @@
  * forever). Errors are sticky: after an error, a timeout or EOF the stream
  * says so through stream_error(), stream_timed_out() and stream_eof().
  *
+ * The default timeout is 300 s per wait; stream_set_timeout() changes it.
+ * A read that must wait for the peer first flushes pending output (the
+ * peer must have our question before we wait for its answer); while input
+ * is buffered, output stays buffered, so pipelined replies leave together.
+ * Reads and writes fail independently: after a read timeout the stream
+ * can still write "421 ... timeout" before the caller hangs up.
+ *
  * The bytes move through two functions (read_fn/write_fn with a context
  * pointer), so TLS can later replace plain read/write without the callers
- * noticing.
+ * noticing. Writes use send(MSG_NOSIGNAL) on sockets; a process writing to
+ * pipes should ignore SIGPIPE.
  *
  * Typical SMTP server loop:
  *

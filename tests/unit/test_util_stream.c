@@ -197,6 +197,83 @@ static void test_read_line_chunks(void)
     }
 }
 
+/*
+ * Random inputs over {a, CR, LF} with random max and chunk sizes. Whatever
+ * the split, the pieces plus their terminators must give back the input
+ * exactly, no piece exceeds max, and each end code is the right one.
+ */
+static void test_read_line_random(void)
+{
+    unsigned int seed = 12345;
+    struct buf *line = buf_create(0);
+    struct buf *again = buf_create(0);
+    char in[64];
+
+    for (int round = 0; round < 20000; round++) {
+        size_t len, max, chunk;
+        struct memsrc m;
+        struct stream *s;
+        enum stream_line_end end;
+        int r;
+
+        seed = seed * 1103515245 + 12345;
+        len = (seed >> 16) % sizeof(in);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245 + 12345;
+            in[i] = "aa\r\n"[(seed >> 16) % 4];
+        }
+        seed = seed * 1103515245 + 12345;
+        max = 1 + (seed >> 16) % 6;
+        seed = seed * 1103515245 + 12345;
+        chunk = 1 + (seed >> 16) % 4;
+        m = (struct memsrc){in, len, 0, chunk, 0};
+        s = stream_open(0, STREAM_NOCLOSE);
+        stream_set_io(s, mem_read, no_write, &m);
+        buf_reset(again);
+        while ((r = stream_read_line(s, line, max, &end)) == 1) {
+            size_t at = buf_len(again);
+
+            CHECK(buf_len(line) <= max);
+            buf_append(again, buf_str(line), buf_len(line));
+            switch (end) {
+            case STREAM_LINE_CRLF:
+                buf_puts(again, "\r\n");
+                break;
+            case STREAM_LINE_LF:
+                /* A CR before the LF would have made it CRLF. */
+                CHECK(buf_len(line) == 0 || buf_str(line)[buf_len(line) - 1] != '\r');
+                buf_puts(again, "\n");
+                break;
+            case STREAM_LINE_TOO_LONG: {
+                size_t next = buf_len(again);
+
+                CHECK_INTEQ(buf_len(line), max);
+                /* Had the line ended right here, it would not be too long. */
+                CHECK(next >= len || in[next] != '\n');
+                CHECK(next + 1 >= len || in[next] != '\r' || in[next + 1] != '\n');
+                break;
+            }
+            case STREAM_LINE_EOF:
+                CHECK(buf_len(again) == len);
+                break;
+            }
+            CHECK(memcmp(buf_str(again) + at, in + at, buf_len(again) - at) == 0);
+            if (test_case_failed)
+                break;
+        }
+        CHECK_INTEQ(r, 0);
+        CHECK_INTEQ(buf_len(again), len);
+        CHECK(memcmp(buf_str(again), in, len) == 0);
+        stream_free(&s);
+        if (test_case_failed) {
+            fprintf(stderr, "  round %d: max %zu chunk %zu len %zu\n", round, max, chunk, len);
+            break;
+        }
+    }
+    buf_free(&line);
+    buf_free(&again);
+}
+
 static void test_read_line_child_bytewise(void)
 {
     for (size_t i = 0; i < sizeof(line_cases) / sizeof(line_cases[0]); i++) {
@@ -655,6 +732,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* prove that writes do not need SIG_IGN */
     TEST_RUN(test_read_line_chunks);
+    TEST_RUN(test_read_line_random);
     TEST_RUN(test_read_line_child_bytewise);
     TEST_RUN(test_read_line_big);
     TEST_RUN(test_timeout_silent_peer);
