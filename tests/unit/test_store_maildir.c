@@ -380,6 +380,22 @@ static void test_unique_names_rapid(void)
         if (strcmp(names->argv[i - 1], names->argv[i]) == 0)
             dups++;
     CHECK_INTEQ(dups, 0);
+    /* And deliveries in a tight loop each get their own file. */
+    {
+        const char *md = tpath("rapid");
+        struct maildir_opts opts = {.hostname = "h"};
+        struct store_err err;
+        struct store_msg msg;
+        char path[1024];
+
+        store_msg_from_mem(&msg, "x\n", 2);
+        for (i = 0; i < 200; i++)
+            CHECK_INTEQ(maildir_deliver(md, &opts, &msg, NULL, &err), 0);
+        snprintf(path, sizeof(path), "%s/new", md);
+        CHECK_INTEQ(count_dir(path), 200);
+        snprintf(path, sizeof(path), "%s/tmp", md);
+        CHECK_INTEQ(count_dir(path), 0);
+    }
     buf_reset(b);
     maildir_host_escape(b, "a/b:c\\d");
     CHECK_STREQ(buf_str(b), "a\\057b\\072c\\d");
