@@ -345,6 +345,14 @@ static int postconf_edit(const struct postconf_opts *o, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (o->mode == MODE_EDIT) {
             postconf_parse_edit(argv[i], &edits[i]);
+            /* The same name twice: the last value wins, written once. */
+            for (int k = 0; k < i; k++)
+                if (!edits[k].done && strcmp(edits[k].name, edits[i].name) == 0) {
+                    mem_free(edits[k].value);
+                    edits[k].value = edits[i].value;
+                    edits[i].value = mem_strdup("");
+                    edits[i].done = true;
+                }
         } else {
             edits[i].name = mem_strdup(argv[i]);
             if (!param_name_valid(edits[i].name))

@@ -102,6 +102,13 @@ message_size_limit = 20m
     assert read(os.path.join(d, "main.cf")) == before
 
 
+def test_edit_same_name_twice(tmp_path):
+    d = str(tmp_path)
+    write(os.path.join(d, "main.cf"), "biff = no\n")
+    postconf("-c", d, "-e", "max_use=1", "biff=yes", "max_use = 2")
+    assert read(os.path.join(d, "main.cf")) == "biff = yes\nmax_use = 2\n"
+
+
 def test_edit_keeps_mode(tmp_path):
     d = str(tmp_path)
     path = os.path.join(d, "main.cf")
