@@ -46,6 +46,15 @@ static char *master_pid_path;
 static int master_pid_fd = -1;
 static bool master_debug;     /* -d: keep logging to standard error */
 
+/* The poll set of one loop iteration: what each entry belongs to. */
+struct master_watch {
+    struct master_serv *serv;
+    bool status; /* status socket, else a listening socket */
+};
+
+static struct pollfd *master_pfd;
+static struct master_watch *master_watches;
+
 /* Print usage and exit. */
 static _Noreturn void master_usage(void)
 {
@@ -321,23 +330,21 @@ static _Noreturn void master_stop(int sig)
         (void)master_sig_drain(&dummy);
     }
     master_pid_remove();
+    master_serv_free_list(&master_services);
+    MEM_FREE(&master_pfd);
+    MEM_FREE(&master_watches);
     exit(0);
 }
 
-/* The poll set of one loop iteration: what each entry belongs to. */
-struct master_watch {
-    struct master_serv *serv;
-    bool status; /* status socket, else a listening socket */
-};
 
 /* The event loop; never returns. */
 static _Noreturn void master_loop(void)
 {
-    struct pollfd *pfd = NULL;
-    struct master_watch *watch = NULL;
     size_t size = 0;
 
     for (;;) {
+        struct pollfd *pfd;
+        struct master_watch *watch;
         long long now = clock_now_ms();
         long long next = -1;
         size_t n = 0, want = 1;
@@ -359,9 +366,11 @@ static _Noreturn void master_loop(void)
         }
         if (want > size) {
             size = want;
-            pfd = mem_realloc_array(pfd, size, sizeof(*pfd));
-            watch = mem_realloc_array(watch, size, sizeof(*watch));
+            master_pfd = mem_realloc_array(master_pfd, size, sizeof(*master_pfd));
+            master_watches = mem_realloc_array(master_watches, size, sizeof(*master_watches));
         }
+        pfd = master_pfd;
+        watch = master_watches;
         pfd[n].fd = master_sig_fd();
         pfd[n].events = POLLIN;
         watch[n].serv = NULL;
@@ -539,6 +548,7 @@ int main(int argc, char **argv)
     master_bind_all();
     master_set_environment(master_dir);
 
+    master_ready(ready_fd, foreground);
     msg_info("daemon started -- version %s, configuration %s", PACKAGE_VERSION, master_dir);
     if (geteuid() != 0) {
         struct passwd *pw = getpwuid(geteuid());
@@ -546,6 +556,5 @@ int main(int argc, char **argv)
         msg_info("running as non-root user %s: all services run as that user",
                  pw ? pw->pw_name : "(unknown)");
     }
-    master_ready(ready_fd, foreground);
     master_loop();
 }

@@ -13,6 +13,9 @@
  *   quit         "bye", then close
  *   anything     echoed back
  *
+ * With -W (a trigger service, like pickup): no greeting and no replies;
+ * each MASTER_WAKEUP_BYTE the client sends is logged as "wakeup from master".
+ *
  * Lines are bounded (ECHOD_LINE_MAX) and every read has a timeout.
  */
 #include "config.h"
@@ -24,6 +27,7 @@
 #include <unistd.h>
 
 #include "lib/dict/dict.h"
+#include "lib/mail/master_proto.h"
 #include "lib/mail/server.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
@@ -35,16 +39,32 @@
 
 static const char *echod_table_spec;
 static struct dict *echod_table;
+static bool echod_trigger; /* -W */
 
-/* -T type:name */
+/* -T type:name, -W */
 static int echod_option(int ch, const char *arg, const char **why_r)
 {
-    if (ch != 'T') {
+    switch (ch) {
+    case 'T':
+        echod_table_spec = arg;
+        return 0;
+    case 'W':
+        echod_trigger = true;
+        return 0;
+    default:
         *why_r = "unknown option";
         return -1;
     }
-    echod_table_spec = arg;
-    return 0;
+}
+
+/* -W: no greeting; read the client's bytes to the end and log wakeup bytes. */
+static void echod_read_trigger(struct stream *s)
+{
+    int ch, count = 0;
+
+    while ((ch = stream_getc(s)) >= 0 && count++ < 100)
+        if (ch == MASTER_WAKEUP_BYTE)
+            msg_info("wakeup from master");
 }
 
 /* Open the table while still privileged (as a real daemon would). */
@@ -102,6 +122,12 @@ static void echod_service(int fd, const char *service, char **argv)
 
     (void)argv;
     stream_set_timeout(s, ECHOD_TIMEOUT_MS);
+    if (echod_trigger) {
+        echod_read_trigger(s);
+        buf_free(&line);
+        stream_free(&s);
+        return;
+    }
     stream_printf(s, "echod %s pid=%ld uid=%ld gid=%ld groups=", service, (long)getpid(),
                   (long)geteuid(), (long)getegid());
     for (int i = 0; i < ngroups; i++)
@@ -151,7 +177,7 @@ static void echod_service(int fd, const char *service, char **argv)
 int main(int argc, char **argv)
 {
     static const struct server_options opts = {
-        .getopt = "T:",
+        .getopt = "T:W",
         .option = echod_option,
         .pre_init = echod_pre_init,
         .pre_exit = echod_pre_exit,
