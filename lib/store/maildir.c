@@ -31,8 +31,8 @@
 #include "lib/util/msg.h"
 #include "lib/util/safe_file.h"
 
-#define MAILDIR_NAME_TRIES 10     /* tmp/ names tried before giving up */
-#define MAILDIR_READ_SIZE 65536   /* bytes read from the source at a time */
+#define MAILDIR_NAME_TRIES 10   /* tmp/ names tried before giving up */
+#define MAILDIR_READ_SIZE 65536 /* bytes read from the source at a time */
 
 static unsigned long maildir_counter; /* the Q<n> of unique names */
 
@@ -76,8 +76,8 @@ void maildir_unique_name(struct buf *out, const char *hostname)
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    buf_printf(out, "%lld.M%ldP%ldQ%lu.", (long long)ts.tv_sec, ts.tv_nsec / 1000,
-               (long)getpid(), ++maildir_counter);
+    buf_printf(out, "%lld.M%ldP%ldQ%lu.", (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid(),
+               ++maildir_counter);
     maildir_host_escape(out, hostname);
 }
 
@@ -201,8 +201,8 @@ static int maildir_size_dir(const char *path, off_t *size, long *count, struct s
             continue;
         if (maildir_name_size(de->d_name, &one) < 0) {
             /* No S= in the name: ask the file system. Gone meanwhile = not counted. */
-            if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
-                || !S_ISREG(st.st_mode))
+            if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                !S_ISREG(st.st_mode))
                 continue;
             one = st.st_size;
         }
@@ -255,8 +255,7 @@ int maildir_size(const char *root, off_t *size_r, long *count_r, struct store_er
 }
 
 /* Write prepended lines and the message content to fd; the writer has the sizes. */
-static int maildir_copy(const struct store_msg *msg, struct store_write *w,
-                        struct store_err *err_r)
+static int maildir_copy(const struct store_msg *msg, struct store_write *w, struct store_err *err_r)
 {
     struct store_msg_reader reader;
     char *data = mem_alloc(MAILDIR_READ_SIZE);
@@ -310,8 +309,8 @@ static int maildir_link(const char *tmp, const char *new_path, struct store_err 
 }
 
 /* Deliver msg into the maildir path (or its opts->folder); name_r gets the new file's path. */
-int maildir_deliver(const char *path, const struct maildir_opts *opts,
-                    const struct store_msg *msg, struct buf *name_r, struct store_err *err_r)
+int maildir_deliver(const char *path, const struct maildir_opts *opts, const struct store_msg *msg,
+                    struct buf *name_r, struct store_err *err_r)
 {
     static const struct maildir_opts no_opts;
     struct buf *dir = NULL, *base = NULL, *tmp = NULL, *new_path = NULL;
@@ -387,8 +386,7 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts,
     /* new/<unique>,S=<size>,W=<size with CR LF> */
     new_path = buf_create(buf_len(tmp) + 48);
     buf_set(new_path, buf_str(dir));
-    buf_printf(new_path, "/new/%s,S=%lld,W=%lld", buf_str(base),
-               (long long)store_write_size(w),
+    buf_printf(new_path, "/new/%s,S=%lld,W=%lld", buf_str(base), (long long)store_write_size(w),
                (long long)(store_write_size(w) + store_write_lf_count(w)));
     if ((linked = maildir_link(buf_str(tmp), buf_str(new_path), err_r)) < 0) {
         linked = 0;

@@ -32,8 +32,8 @@ struct maildir_opts {
 };
 
 int maildir_create(const char *path, struct store_err *err_r);
-int maildir_deliver(const char *path, const struct maildir_opts *opts,
-                    const struct store_msg *msg, struct buf *name_r, struct store_err *err_r);
+int maildir_deliver(const char *path, const struct maildir_opts *opts, const struct store_msg *msg,
+                    struct buf *name_r, struct store_err *err_r);
 
 int maildir_folder_create(const char *root, const char *folder, struct store_err *err_r);
 int maildir_folder_list(const char *root, struct argv **folders_r, struct store_err *err_r);

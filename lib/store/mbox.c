@@ -26,8 +26,8 @@
 #include "lib/util/msg.h"
 #include "lib/util/safe_file.h"
 
-#define MBOX_OPEN_TRIES 5       /* open/create races before giving up */
-#define MBOX_READ_SIZE 65536    /* bytes read from the source at a time */
+#define MBOX_OPEN_TRIES 5    /* open/create races before giving up */
+#define MBOX_READ_SIZE 65536 /* bytes read from the source at a time */
 
 struct mbox {
     char *path;
@@ -90,8 +90,7 @@ static int mbox_open_file(const char *path, const struct mbox_opts *opts, int *f
         if (fd >= 0)
             break;
         if (errno == ELOOP)
-            return store_err_set(err_r, 0, "5.2.0", "mailbox %s is a symbolic link; refused",
-                                 path);
+            return store_err_set(err_r, 0, "5.2.0", "mailbox %s is a symbolic link; refused", path);
         if (errno == EINVAL || errno == EPERM)
             return store_err_set(err_r, 0, "5.2.0", "mailbox %s: %s; refused", path, why);
         if (errno != ENOENT)
@@ -142,9 +141,9 @@ int mbox_open(const char *path, const struct mbox_opts *opts, struct mbox **mbox
     mbox->path = mem_strdup(path);
     mbox->opts = *opts;
     mbox->fd = -1;
-    if ((opts->lock & MBOX_LOCK_DOTLOCK)
-        && mbox_dotlock_acquire(path, opts->lock_timeout_ms, opts->stale_lock_time,
-                                &mbox->dotlock, err_r) < 0)
+    if ((opts->lock & MBOX_LOCK_DOTLOCK) &&
+        mbox_dotlock_acquire(path, opts->lock_timeout_ms, opts->stale_lock_time, &mbox->dotlock,
+                             err_r) < 0)
         goto fail;
     if (mbox_open_file(path, opts, &mbox->fd, err_r) < 0)
         goto fail;
@@ -252,9 +251,8 @@ int mbox_append(struct mbox *mbox, const char *sender, time_t when, const struct
     store_write_raw(w, "\n", 1);
     if (store_write_flush(w, err_r) < 0) {
         if (store_write_errno(w) == 0)
-            store_err_set(err_r, 0, "5.2.2",
-                          "mailbox %s full: message does not fit in limit %lld", mbox->path,
-                          (long long)mbox->opts.size_limit);
+            store_err_set(err_r, 0, "5.2.2", "mailbox %s full: message does not fit in limit %lld",
+                          mbox->path, (long long)mbox->opts.size_limit);
         else
             store_err_errno(err_r, store_write_errno(w), "write mailbox %s", mbox->path);
         goto fail;

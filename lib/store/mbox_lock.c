@@ -13,8 +13,9 @@
  * follows a symbolic link) and mode 0600. It is removed on release only if
  * it is still the file this process created (same device and inode, and
  * still holding our pid: an inode number can be reused at once), so a lock
- * that another program took over after calling ours stale is left alone. The stale check and its unlink() are not atomic; neither are
- * Postfix's or procmail's, and the window is one system call.
+ * that another program took over after calling ours stale is left alone.
+ * The stale check and its unlink() are not atomic; neither are Postfix's
+ * or procmail's, and the window is one system call.
  */
 #include "config.h"
 
@@ -35,9 +36,9 @@
 #include "lib/util/safe_file.h"
 
 struct mbox_dotlock {
-    char *path; /* "<mbox>.lock" */
+    char *path;   /* "<mbox>.lock" */
     char pid[32]; /* what we wrote into it */
-    dev_t dev;  /* identity of the file we created */
+    dev_t dev;    /* identity of the file we created */
     ino_t ino;
 };
 
@@ -85,8 +86,8 @@ int mbox_dotlock_acquire(const char *mbox_path, int timeout_ms, int stale_time,
             store_err_why(err_r, errno, why);
             goto fail;
         }
-        if (lstat(lock->path, &st) == 0 && stale_time > 0
-            && time(NULL) - st.st_mtime > (time_t)stale_time) {
+        if (lstat(lock->path, &st) == 0 && stale_time > 0 &&
+            time(NULL) - st.st_mtime > (time_t)stale_time) {
             /* Left over by a program that died with the lock: take it away. */
             if (unlink(lock->path) == 0) {
                 msg_warn("removed stale lock file %s (%lld seconds old)", lock->path,

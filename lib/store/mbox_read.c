@@ -24,13 +24,13 @@
 #define MBOX_FROM_LEN 5
 
 struct mbox_scan {
-    off_t offset;       /* bytes consumed */
-    off_t line_start;   /* offset of the current line */
-    int prev_empty;     /* the line before the current one was empty */
-    int candidate;      /* the current line may still be a From line */
-    int nfrom;          /* bytes of "From " matched on it */
-    int in_from_line;   /* between a From line's start and its LF */
-    int failed;         /* not an mbox; every later call fails */
+    off_t offset;     /* bytes consumed */
+    off_t line_start; /* offset of the current line */
+    int prev_empty;   /* the line before the current one was empty */
+    int candidate;    /* the current line may still be a From line */
+    int nfrom;        /* bytes of "From " matched on it */
+    int in_from_line; /* between a From line's start and its LF */
+    int failed;       /* not an mbox; every later call fails */
     struct mbox_span *spans;
     size_t count;
     size_t size;
@@ -145,7 +145,8 @@ int mbox_scan_end(struct mbox_scan *scan, const char **why_r)
     }
     last->end_offset = scan->offset;
     /* The empty line a writer puts after each message is not part of it. */
-    if (scan->offset == scan->line_start && scan->prev_empty && scan->offset - 1 >= last->body_offset)
+    if (scan->offset == scan->line_start && scan->prev_empty &&
+        scan->offset - 1 >= last->body_offset)
         last->end_offset = scan->offset - 1;
     return 0;
 }
@@ -284,7 +285,8 @@ int mbox_read_message(int fd, const struct mbox_span *span, size_t max, struct b
     if (span->body_offset < 0 || len < 0)
         return store_err_set(err_r, 0, "5.3.0", "invalid mbox message span");
     if ((unsigned long long)len > max)
-        return store_err_set(err_r, 0, "5.3.0", "mbox message at offset %lld is too large (%lld bytes)",
+        return store_err_set(err_r, 0, "5.3.0",
+                             "mbox message at offset %lld is too large (%lld bytes)",
                              (long long)span->from_offset, (long long)len);
     mbox_unquote_init(&uq);
     data = mem_alloc(65536);
@@ -298,8 +300,8 @@ int mbox_read_message(int fd, const struct mbox_span *span, size_t max, struct b
             break;
         }
         if (n == 0) {
-            ret = store_err_set(err_r, 1, "4.2.0",
-                                "mailbox shrank: end of file at offset %lld", (long long)pos);
+            ret = store_err_set(err_r, 1, "4.2.0", "mailbox shrank: end of file at offset %lld",
+                                (long long)pos);
             break;
         }
         mbox_unquote_feed(&uq, out, data, (size_t)n);

@@ -58,8 +58,7 @@ void store_msg_reader_init(struct store_msg_reader *r, const struct store_msg *m
 }
 
 /* Read up to len content bytes; return the count, 0 at the end, or -1. */
-ssize_t store_msg_read(struct store_msg_reader *r, char *data, size_t len,
-                       struct store_err *err_r)
+ssize_t store_msg_read(struct store_msg_reader *r, char *data, size_t len, struct store_err *err_r)
 {
     const struct store_msg *m = r->msg;
     const char *why = NULL;
@@ -101,8 +100,7 @@ ssize_t store_msg_read(struct store_msg_reader *r, char *data, size_t len,
     case STORE_SRC_CALLBACK:
         n = m->read_fn(m->read_context, data, len, &why);
         if (n < 0 || (size_t)n > len) {
-            store_err_set(err_r, 1, "4.3.0", "read message content: %s",
-                          why ? why : "read error");
+            store_err_set(err_r, 1, "4.3.0", "read message content: %s", why ? why : "read error");
             return -1;
         }
         r->pos += n;
@@ -238,7 +236,8 @@ int store_mkdirs(const char *path, int *created_r, struct store_err *err_r)
     while (stat(buf_str(dir), &st) < 0 && errno == ENOENT) {
         argv_add(missing, buf_str(dir));
         store_parent_dir(dir, missing->argv[missing->argc - 1]);
-        if (strcmp(buf_str(dir), missing->argv[missing->argc - 1]) == 0 || strcmp(buf_str(dir), ".") == 0)
+        if (strcmp(buf_str(dir), missing->argv[missing->argc - 1]) == 0 ||
+            strcmp(buf_str(dir), ".") == 0)
             break;
     }
     if (safe_mkdir_p(path, 0700, &why) < 0)

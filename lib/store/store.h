@@ -36,9 +36,9 @@
 #define STORE_ERR_TEXT 512 /* reason text bound; longer reasons are cut */
 
 struct store_err {
-    int temporary;             /* 1: defer (4.x.x); 0: bounce (5.x.x) */
-    char dsn[8];               /* enhanced status code, "4.2.0" */
-    char why[STORE_ERR_TEXT];  /* reason, for the log */
+    int temporary;            /* 1: defer (4.x.x); 0: bounce (5.x.x) */
+    char dsn[8];              /* enhanced status code, "4.2.0" */
+    char why[STORE_ERR_TEXT]; /* reason, for the log */
 };
 
 /*
@@ -53,8 +53,8 @@ enum store_src { STORE_SRC_MEM, STORE_SRC_FD, STORE_SRC_CALLBACK };
 #define STORE_MSG_CRLF_TO_LF 0x1 /* write each CR LF as LF */
 
 struct store_msg {
-    const char *prepend;   /* header lines written first ("Name: value\n"...), or NULL */
-    int flags;             /* STORE_MSG_* */
+    const char *prepend; /* header lines written first ("Name: value\n"...), or NULL */
+    int flags;           /* STORE_MSG_* */
     enum store_src src;
     /* STORE_SRC_MEM */
     const char *data;
@@ -79,8 +79,7 @@ struct store_msg_reader {
 };
 
 void store_msg_reader_init(struct store_msg_reader *r, const struct store_msg *m);
-ssize_t store_msg_read(struct store_msg_reader *r, char *data, size_t len,
-                       struct store_err *err_r);
+ssize_t store_msg_read(struct store_msg_reader *r, char *data, size_t len, struct store_err *err_r);
 
 /* Filling in a failure report. */
 int store_err_set(struct store_err *err, int temporary, const char *dsn, const char *fmt, ...)

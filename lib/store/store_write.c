@@ -23,22 +23,22 @@ static const char store_from[] = "From ";
 #define STORE_FROM_LEN 5
 
 struct store_write {
-    int fd;            /* destination file, or -1 */
-    struct buf *out;   /* destination buffer when fd is -1 */
-    int flags;         /* STORE_WRITE_* */
-    off_t limit;       /* maximal bytes accepted, 0 = none */
-    off_t size;        /* bytes accepted so far */
-    off_t lf_count;    /* LF bytes not preceded by CR (for the CR LF size) */
-    int last;          /* last byte accepted, -1 before the first */
-    int error;         /* errno of the first write failure, 0 if none */
-    int over_limit;    /* the limit would have been passed */
+    int fd;          /* destination file, or -1 */
+    struct buf *out; /* destination buffer when fd is -1 */
+    int flags;       /* STORE_WRITE_* */
+    off_t limit;     /* maximal bytes accepted, 0 = none */
+    off_t size;      /* bytes accepted so far */
+    off_t lf_count;  /* LF bytes not preceded by CR (for the CR LF size) */
+    int last;        /* last byte accepted, -1 before the first */
+    int error;       /* errno of the first write failure, 0 if none */
+    int over_limit;  /* the limit would have been passed */
     /* mboxrd quoting state */
-    int at_bol;        /* inside the leading ">*From " part of a line */
-    size_t gt;         /* '>' seen at the start of this line */
-    int nfrom;         /* bytes of "From " matched after them */
+    int at_bol; /* inside the leading ">*From " part of a line */
+    size_t gt;  /* '>' seen at the start of this line */
+    int nfrom;  /* bytes of "From " matched after them */
     /* CR LF state */
-    int pending_cr;    /* a CR waits to see whether LF follows */
-    size_t len;        /* bytes in buf */
+    int pending_cr; /* a CR waits to see whether LF follows */
+    size_t len;     /* bytes in buf */
     char buf[STORE_WRITE_BUFSIZE];
 };
 

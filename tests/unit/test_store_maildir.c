@@ -439,8 +439,8 @@ static void test_unique_names_forked(void)
     CHECK_INTEQ(files->argc, PROCS * EACH);
     for (size_t f = 0; f < files->argc; f++) {
         snprintf(path, sizeof(path), "%s/new/%s", md, files->argv[f]);
-        if (read_file(path, b) < 0 || sscanf(buf_str(b), "X-Proc: %d\nX-Msg: %d", &p, &i) != 2
-            || p < 0 || p >= PROCS || i < 0 || i >= EACH) {
+        if (read_file(path, b) < 0 || sscanf(buf_str(b), "X-Proc: %d\nX-Msg: %d", &p, &i) != 2 ||
+            p < 0 || p >= PROCS || i < 0 || i >= EACH) {
             bad++;
             continue;
         }
@@ -495,7 +495,8 @@ static void test_folders(void)
     CHECK(!maildir_folder_name_valid(name));
     name[254] = 0;
     CHECK(maildir_folder_name_valid(name));
-    CHECK(maildir_folder_name_valid("Entw\xc3\xbc" "rfe"));
+    CHECK(maildir_folder_name_valid("Entw\xc3\xbc"
+                                    "rfe"));
 
     /* Not folders: a dot file, an invalid name. */
     snprintf(path, sizeof(path), "%s/.hidden", md);
@@ -536,9 +537,15 @@ static void test_name_size(void)
         int ret;
         long long size;
     } cases[] = {
-        {"123.M1P2Q3.h,S=456", 0, 456},  {"x,S=12:2,S", 0, 12},  {"x,S=12,W=14:2,", 0, 12},
-        {"x,S=abc", -1, 0},              {"x:2,S=5", -1, 0},     {"x,S=", -1, 0},
-        {"x,S=12x,S=7", 0, 7},           {"plain", -1, 0},       {"x,W=3,S=9", 0, 9},
+        {"123.M1P2Q3.h,S=456", 0, 456},
+        {"x,S=12:2,S", 0, 12},
+        {"x,S=12,W=14:2,", 0, 12},
+        {"x,S=abc", -1, 0},
+        {"x:2,S=5", -1, 0},
+        {"x,S=", -1, 0},
+        {"x,S=12x,S=7", 0, 7},
+        {"plain", -1, 0},
+        {"x,W=3,S=9", 0, 9},
     };
     off_t size;
     size_t i;

@@ -131,16 +131,15 @@ static void test_deliver_exact(void)
     const char *m1 = "Subject: one\n\nFrom the start\n>From quoted\n>>From twice\nFromage\n"
                      "last line without newline";
     const char *m2 = "Subject: two\n\nends with an empty line\n\n";
-    const char *expect =
-        "From alice@example.org Tue Nov 14 22:13:20 2023\n"
-        "Return-Path: <alice@example.org>\n"
-        "Delivered-To: bob@example.org\n"
-        "Subject: one\n\n>From the start\n>>From quoted\n>>>From twice\nFromage\n"
-        "last line without newline\n"
-        "\n"
-        "From MAILER-DAEMON Tue Nov 14 22:13:20 2023\n"
-        "Subject: two\n\nends with an empty line\n\n"
-        "\n";
+    const char *expect = "From alice@example.org Tue Nov 14 22:13:20 2023\n"
+                         "Return-Path: <alice@example.org>\n"
+                         "Delivered-To: bob@example.org\n"
+                         "Subject: one\n\n>From the start\n>>From quoted\n>>>From twice\nFromage\n"
+                         "last line without newline\n"
+                         "\n"
+                         "From MAILER-DAEMON Tue Nov 14 22:13:20 2023\n"
+                         "Subject: two\n\nends with an empty line\n\n"
+                         "\n";
     struct buf *b = buf_create(256), *msg = buf_create(256);
     struct mbox_scan *scan = NULL;
     struct mbox_opts o;
@@ -302,8 +301,8 @@ static void test_refuse_unsafe(void)
         o.uid = 4321;
         o.gid = 4322;
         CHECK_INTEQ(deliver(tpath("for-4321"), &o, "a@b", NULL, "x\n", &err), 0);
-        CHECK(stat(tpath("for-4321"), &st) == 0 && st.st_uid == 4321 && st.st_gid == 4322
-              && (st.st_mode & 07777) == 0600);
+        CHECK(stat(tpath("for-4321"), &st) == 0 && st.st_uid == 4321 && st.st_gid == 4322 &&
+              (st.st_mode & 07777) == 0600);
     }
     buf_free(&b);
 }
@@ -378,8 +377,7 @@ static void test_failed_write_truncates(void)
     CHECK_INTEQ(deliver(mb, &o, "a@b", NULL, "first\n", &err), 0);
     CHECK_INTEQ(read_file(mb, before), 0);
     if ((pid = fork()) == 0) {
-        struct rlimit rl = {.rlim_cur = (rlim_t)buf_len(before) + 1000,
-                            .rlim_max = RLIM_INFINITY};
+        struct rlimit rl = {.rlim_cur = (rlim_t)buf_len(before) + 1000, .rlim_max = RLIM_INFINITY};
         struct failing all = {.fail_at = (size_t)-1, .total = 200000};
 
         signal(SIGXFSZ, SIG_IGN);
@@ -387,8 +385,8 @@ static void test_failed_write_truncates(void)
         store_msg_from_callback(&msg, failing_read, &all);
         if (mbox_deliver(mb, &o, "a@b", T0, &msg, &err) != -1)
             _exit(1);
-        if (strcmp(err.dsn, "5.2.2") != 0 || err.temporary != 0
-            || strstr(err.why, "File too large") == NULL)
+        if (strcmp(err.dsn, "5.2.2") != 0 || err.temporary != 0 ||
+            strstr(err.why, "File too large") == NULL)
             _exit(2);
         _exit(0);
     }
@@ -543,8 +541,9 @@ static void concurrent_text(struct buf *b, int p, int i)
     int k;
 
     buf_reset(b);
-    buf_printf(b, "X-Proc: %d\nX-Msg: %d\nSubject: concurrency\n\nFrom inside the body\n"
-                  ">From already quoted\n",
+    buf_printf(b,
+               "X-Proc: %d\nX-Msg: %d\nSubject: concurrency\n\nFrom inside the body\n"
+               ">From already quoted\n",
                p, i);
     /* Sizes vary, some over one write buffer, so writes of many sizes compete. */
     for (k = 0; k < (p * 50 + i) % 37; k++)
@@ -598,15 +597,15 @@ static void test_concurrent_appends(void)
     CHECK_INTEQ(mbox_scan_fd(fd, &scan, &err), 0);
     CHECK_INTEQ(mbox_scan_count(scan), PROCS * EACH);
     for (n = 0; scan && n < mbox_scan_count(scan); n++) {
-        if (mbox_read_message(fd, mbox_scan_get(scan, n), 1 << 22, got, &err) < 0
-            || sscanf(buf_str(got), "X-Proc: %d\nX-Msg: %d\n", &p, &i) != 2 || p < 0
-            || p >= PROCS || i < 0 || i >= EACH) {
+        if (mbox_read_message(fd, mbox_scan_get(scan, n), 1 << 22, got, &err) < 0 ||
+            sscanf(buf_str(got), "X-Proc: %d\nX-Msg: %d\n", &p, &i) != 2 || p < 0 || p >= PROCS ||
+            i < 0 || i >= EACH) {
             bad++;
             continue;
         }
         concurrent_text(want, p, i);
-        if (buf_len(got) != buf_len(want) || memcmp(buf_str(got), buf_str(want), buf_len(got))
-            || seen[p][i]++)
+        if (buf_len(got) != buf_len(want) || memcmp(buf_str(got), buf_str(want), buf_len(got)) ||
+            seen[p][i]++)
             bad++;
     }
     CHECK_INTEQ(bad, 0);

@@ -142,9 +142,15 @@ static void test_unquote_table(void)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {">From x\n", "From x\n"},   {">>From x\n", ">From x\n"}, {">>From\n", ">>From\n"},
-        {"From x\n", "From x\n"},    {"> From x\n", "> From x\n"}, {"a>From x\n", "a>From x\n"},
-        {"x\n>From y", "x\nFrom y"}, {">>>", ">>>"},               {">Fr", ">Fr"},
+        {">From x\n", "From x\n"},
+        {">>From x\n", ">From x\n"},
+        {">>From\n", ">>From\n"},
+        {"From x\n", "From x\n"},
+        {"> From x\n", "> From x\n"},
+        {"a>From x\n", "a>From x\n"},
+        {"x\n>From y", "x\nFrom y"},
+        {">>>", ">>>"},
+        {">Fr", ">Fr"},
         {"", ""},
     };
     struct buf *out = buf_create(32);
