@@ -78,10 +78,19 @@ void buf_truncate(struct buf *b, size_t len)
     }
 }
 
-/* Append len bytes. */
+/* Append len bytes; data may point into b itself. */
 void buf_append(struct buf *b, const void *data, size_t len)
 {
-    buf_reserve(b, len);
+    const char *p = data;
+
+    if (p >= b->data && p < b->data + b->size) {
+        size_t off = (size_t)(p - b->data);
+
+        buf_reserve(b, len);
+        data = b->data + off;
+    } else {
+        buf_reserve(b, len);
+    }
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;

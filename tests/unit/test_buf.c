@@ -66,6 +66,18 @@ static void test_buf_truncate_trim(void)
     mem_free(s);
 }
 
+static void test_buf_self_append(void)
+{
+    struct buf *b = buf_create(1);
+
+    buf_set(b, "abcdefghijklmnop");
+    for (int i = 0; i < 6; i++)
+        buf_append(b, buf_str(b), buf_len(b));
+    CHECK_INTEQ(buf_len(b), 16 * 64);
+    CHECK(memcmp(buf_str(b) + 16 * 63, "abcdefghijklmnop", 16) == 0);
+    buf_free(&b);
+}
+
 static void test_mem(void)
 {
     char *p = mem_alloc(10);
@@ -85,6 +97,7 @@ int main(void)
     TEST_RUN(test_buf_binary);
     TEST_RUN(test_buf_printf);
     TEST_RUN(test_buf_truncate_trim);
+    TEST_RUN(test_buf_self_append);
     TEST_RUN(test_mem);
     return test_summary();
 }
