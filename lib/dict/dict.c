@@ -477,6 +477,9 @@ bool dict_changed(struct dict *d)
         return d->have_stat; /* it went away (or never was there) */
     if (!d->have_stat)
         return true;
+    /* A writer changes its own file in place: only a replacement counts. */
+    if (d->flags & DICT_FLAG_WRITE)
+        return st.st_dev != d->st.st_dev || st.st_ino != d->st.st_ino;
     return st.st_dev != d->st.st_dev || st.st_ino != d->st.st_ino || st.st_size != d->st.st_size
            || st.st_mtim.tv_sec != d->st.st_mtim.tv_sec
            || st.st_mtim.tv_nsec != d->st.st_mtim.tv_nsec;

@@ -56,7 +56,14 @@ int dict_delete(struct dict *d, const char *key, const char **why_r);
 int dict_sequence(struct dict *d, bool first, const char **key_r, const char **value_r,
                   const char **why_r);
 
-/* True when the table's file was replaced (postmap rebuilt it) since open. */
+/*
+ * True when the table's file was replaced (postmap rebuilt it) or changed in
+ * place (postmap -i, -d) since open; for a table opened with DICT_FLAG_WRITE,
+ * only a replacement counts. A daemon calls dict_reopen_if_changed() before
+ * it uses a table (Berkeley DB readers must: their cache does not follow
+ * changes made in place by another process; LMDB and cdb readers see a
+ * consistent table either way).
+ */
 bool dict_changed(struct dict *d);
 /* Re-open d in place if dict_changed(); 0, or DICT_ERROR with *why_r (d keeps the old data). */
 int dict_reopen_if_changed(struct dict *d, const char **why_r);

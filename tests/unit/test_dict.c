@@ -667,7 +667,7 @@ static void test_lmdb_growth(void)
 {
     char spec[600], key[32];
     char *value = mem_alloc(2001);
-    struct dict *d;
+    struct dict *d, *reader;
     const char *why;
     int n = 12000;
 
@@ -692,7 +692,9 @@ static void test_lmdb_growth(void)
         CHECK_INTEQ(strlen(look(d, "key11999")), 2000);
         dict_close(&d);
     }
-    /* Growth in place, one write transaction per update. */
+    /* Growth in place, one write transaction per update, while a reader has it open. */
+    reader = dict_open(spec, 0, &why);
+    CHECK(reader != NULL);
     d = dict_open(spec, DICT_FLAG_WRITE, &why);
     for (int i = n; i < n + 4000 && d != NULL; i++) {
         snprintf(key, sizeof(key), "key%d", i);
@@ -702,7 +704,14 @@ static void test_lmdb_growth(void)
             break;
         }
     }
+    CHECK(!dict_changed(d)); /* its own updates do not count for a writer */
     dict_close(&d);
+    if (reader != NULL) {
+        CHECK_INTEQ(strlen(look(reader, "key15999")), 2000);
+        CHECK_INTEQ(strlen(look(reader, "key1")), 2000);
+        CHECK(dict_changed(reader));
+        dict_close(&reader);
+    }
     mem_free(value);
 }
 #endif
