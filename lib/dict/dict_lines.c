@@ -250,7 +250,7 @@ static struct dict_source *dict_source_make(int fd, const char *name, bool own)
 struct dict_source *dict_source_open(const char *path, const char **why_r)
 {
     static struct buf *why;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
 
     if (why == NULL)
@@ -261,13 +261,15 @@ struct dict_source *dict_source_open(const char *path, const char **why_r)
         *why_r = buf_str(why);
         return NULL;
     }
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    /* A FIFO or device could feed us forever: tables are regular files. */
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
         buf_reset(why);
-        buf_printf(why, "open %s: is a directory", path);
+        buf_printf(why, "open %s: not a regular file", path);
         *why_r = buf_str(why);
         (void)close(fd);
         return NULL;
     }
+    (void)fcntl(fd, F_SETFL, 0); /* O_NONBLOCK only kept a FIFO from blocking the open */
     return dict_source_make(fd, path, true);
 }
 

@@ -283,6 +283,14 @@ static void test_missing_and_corrupt(void)
         CHECK(dict_open(spec, 0, &why) == NULL);
         CHECK(why != NULL && strstr(why, "No such file") != NULL);
     }
+    /* A FIFO or a directory is not a table source (and must not block the open). */
+    CHECK(mkfifo(tpath("fifo"), 0600) == 0);
+    snprintf(spec, sizeof(spec), "texthash:%s", tpath("fifo"));
+    CHECK(dict_open(spec, 0, &why) == NULL);
+    CHECK(strstr(why, "not a regular file") != NULL);
+    snprintf(spec, sizeof(spec), "cidr:%s", tmpdir);
+    CHECK(dict_open(spec, 0, &why) == NULL);
+    CHECK(strstr(why, "not a regular file") != NULL);
     /* Garbage where a database should be. */
     write_file(tpath("corrupt.db"), "this is not a Berkeley DB file at all\n");
     write_file(tpath("corrupt.lmdb"), "this is not an LMDB file, not even close, no.\n");
