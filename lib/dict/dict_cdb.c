@@ -190,7 +190,7 @@ static int cdb_open(struct dict *d, const char *path, int flags)
         c->making = true;
         return 0;
     }
-    if ((c->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+    if ((c->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
         return dict_why(d, "open database %s: %m", path);
     if (fstat(c->fd, &st) < 0)
         return dict_why(d, "open database %s: fstat: %m", path);

@@ -302,7 +302,7 @@ static int db_open_type(struct dict *d, const char *path, int flags, DBTYPE type
 
         mask = umask(022);
         umask(mask);
-        db->lock_fd = open(path, oflag | O_CLOEXEC | O_NOCTTY, 0644 & ~mask);
+        db->lock_fd = open(path, oflag | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644 & ~mask);
         if (db->lock_fd < 0)
             return dict_why(d, "open database %s: %m", path);
         if (fstat(db->lock_fd, &st) < 0)

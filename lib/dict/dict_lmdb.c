@@ -469,7 +469,7 @@ static int lmdb_open(struct dict *d, const char *path, int flags)
     if (!(flags & DICT_FLAG_CREATE)) {
         int oflag = (flags & DICT_FLAG_WRITE) ? O_RDWR | O_CREAT : O_RDONLY;
 
-        l->lock_fd = open(path, oflag | O_CLOEXEC | O_NOCTTY, 0644 & ~mask);
+        l->lock_fd = open(path, oflag | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644 & ~mask);
         if (l->lock_fd < 0)
             return dict_why(d, "open database %s: %m", path);
         if (fstat(l->lock_fd, &st) < 0)
