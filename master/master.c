@@ -12,7 +12,7 @@
  *
  * Security notes: master reads only root-owned configuration and trusts
  * nothing a child says beyond its status records (see master_spawn.c).
- * Signal handlers only write to a self-pipe (master_sig.c). A bad
+ * Signal handlers only write to a self-pipe (lib/util/event.c). A bad
  * configuration at start is reported before anything is bound or started;
  * on SIGHUP it is logged and the running configuration stays.
  */
@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,24 +35,18 @@
 #include "lib/mail/mastercf.h"
 #include "lib/util/buf.h"
 #include "lib/util/clock.h"
+#include "lib/util/event.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
 #include "master/master.h"
 
 static struct master_serv *master_services;
-static char *master_dir;      /* the configuration directory, absolute */
+static char *master_dir; /* the configuration directory, absolute */
 static char *master_pid_path;
 static int master_pid_fd = -1;
-static bool master_debug;     /* -d: keep logging to standard error */
-
-/* The poll set of one loop iteration: what each entry belongs to. */
-struct master_watch {
-    struct master_serv *serv;
-    bool status; /* status socket, else a listening socket */
-};
-
-static struct pollfd *master_pfd;
-static struct master_watch *master_watches;
+static bool master_debug;    /* -d: keep logging to standard error */
+static bool master_stopping; /* SIGTERM: shutting down */
+static int master_stop_sig;
 
 /* Print usage and exit. */
 static _Noreturn void master_usage(void)
@@ -238,14 +231,13 @@ static void master_logfile(void)
 static void master_bind_all(void)
 {
     const char *why;
-    long long now = clock_now_ms();
 
     for (struct master_serv *s = master_services; s; s = s->next) {
         if (master_listen_open(s, &why) < 0)
             msg_fatal("%s: service %s: %s", s->where, s->name, why);
         if (master_status_open(s, &why) < 0)
             msg_fatal("service %s: status socket: %s", s->name, why);
-        master_wakeup_schedule(s, now);
+        master_wakeup_schedule(s);
     }
 }
 
@@ -264,7 +256,6 @@ static void master_reload(void)
 {
     struct master_serv *list, *s, *old, *next;
     const char *why;
-    long long now = clock_now_ms();
 
     if (master_read_config(&list, &why) < 0) {
         msg_error("reload failed: %s -- keeping the running configuration", why);
@@ -274,6 +265,7 @@ static void master_reload(void)
     for (s = list; s; s = s->next) {
         old = master_find(master_services, s->type, s->name);
         if (old && old->listen_count > 0 && strcmp(old->listen_key, s->listen_key) == 0) {
+            master_watch_off(old);
             memcpy(s->listen_fds, old->listen_fds, sizeof(s->listen_fds));
             s->listen_count = old->listen_count;
             old->listen_count = 0;
@@ -282,8 +274,7 @@ static void master_reload(void)
     /* Old generation: children finish their client and exit; other sockets go. */
     for (old = master_services; old; old = next) {
         next = old->next;
-        master_status_close(old);
-        master_listen_close(old);
+        master_serv_stop(old);
         master_serv_free(&old);
     }
     master_services = list;
@@ -292,139 +283,86 @@ static void master_reload(void)
             msg_error("%s: service %s: %s -- service not started", s->where, s->name, why);
         if (master_status_open(s, &why) < 0)
             msg_error("service %s: status socket: %s", s->name, why);
-        master_wakeup_schedule(s, now);
+        master_wakeup_schedule(s);
     }
     master_logfile();
     master_set_environment(master_dir);
     msg_info("reload -- version %s, configuration %s", PACKAGE_VERSION, master_dir);
 }
 
-/* SIGTERM/SIGINT: stop every child (SIGTERM, later SIGKILL), clean up, exit 0. */
+/* After SIGTERM/SIGINT: stop every child (SIGTERM, later SIGKILL), clean up, exit 0. */
 static _Noreturn void master_stop(int sig)
 {
     long long deadline;
-    int dummy;
+    bool killed = false;
 
     msg_info("terminating on signal %d", sig);
-    for (struct master_serv *s = master_services; s; s = s->next) {
-        master_status_close(s);
-        master_listen_close(s);
-    }
+    for (struct master_serv *s = master_services; s; s = s->next)
+        master_serv_stop(s);
     master_kill_all(SIGTERM);
     deadline = clock_now_ms() + MASTER_KILL_DELAY * 1000;
     for (;;) {
-        struct pollfd pfd = {.fd = master_sig_fd(), .events = POLLIN};
         long long left;
 
         master_reap(true);
         if (master_proc_count() == 0)
             break;
         if ((left = clock_remaining_ms(deadline)) <= 0) {
+            if (killed)
+                msg_fatal("%zu processes survive SIGKILL", master_proc_count());
             msg_warn("%zu processes still running after %d seconds: sending SIGKILL",
                      master_proc_count(), MASTER_KILL_DELAY);
             master_kill_all(SIGKILL);
-            deadline = clock_now_ms() + 60 * 1000;
+            killed = true;
+            deadline = clock_now_ms() + 10 * 1000;
             continue;
         }
-        (void)poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-        (void)master_sig_drain(&dummy);
+        /* SIGCHLD ends the wait early (master_signal reaps). */
+        if (event_loop_run_once(master_events, left > 1000 ? 1000 : left) < 0 && errno != EINTR)
+            msg_fatal("event loop: %m");
     }
     master_pid_remove();
     master_serv_free_list(&master_services);
-    MEM_FREE(&master_pfd);
-    MEM_FREE(&master_watches);
+    event_loop_free(&master_events);
     exit(0);
 }
 
-
-/* The event loop; never returns. */
-static _Noreturn void master_loop(void)
+/* Signals, delivered by the event loop outside signal context. */
+static void master_signal(int sig, void *ctx)
 {
-    size_t size = 0;
-
-    for (;;) {
-        struct pollfd *pfd;
-        struct master_watch *watch;
-        long long now = clock_now_ms();
-        long long next = -1;
-        size_t n = 0, want = 1;
-        int term_sig = 0;
-        int bits;
-
-        for (struct master_serv *s = master_services; s; s = s->next) {
-            if (s->throttle_until && now >= s->throttle_until) {
-                msg_debug("service %s: throttle ended", s->name);
-                s->throttle_until = 0;
-            }
-            if (s->wakeup_next && now >= s->wakeup_next)
-                master_wakeup_event(s, now);
-            if (s->throttle_until && (next < 0 || s->throttle_until < next))
-                next = s->throttle_until;
-            if (s->wakeup_next && (next < 0 || s->wakeup_next < next))
-                next = s->wakeup_next;
-            want += 1 + s->listen_count;
-        }
-        if (want > size) {
-            size = want;
-            master_pfd = mem_realloc_array(master_pfd, size, sizeof(*master_pfd));
-            master_watches = mem_realloc_array(master_watches, size, sizeof(*master_watches));
-        }
-        pfd = master_pfd;
-        watch = master_watches;
-        pfd[n].fd = master_sig_fd();
-        pfd[n].events = POLLIN;
-        watch[n].serv = NULL;
-        n++;
-        for (struct master_serv *s = master_services; s; s = s->next) {
-            if (s->status_fd >= 0) {
-                pfd[n].fd = s->status_fd;
-                pfd[n].events = POLLIN;
-                watch[n].serv = s;
-                watch[n].status = true;
-                n++;
-            }
-            if (master_wants_spawn(s, now)) {
-                for (size_t i = 0; i < s->listen_count; i++) {
-                    pfd[n].fd = s->listen_fds[i];
-                    pfd[n].events = POLLIN;
-                    watch[n].serv = s;
-                    watch[n].status = false;
-                    n++;
-                }
-            }
-        }
-        if (poll(pfd, (nfds_t)n, next < 0 ? -1 : (int)clock_remaining_ms(next)) < 0) {
-            if (errno != EINTR)
-                msg_fatal("poll: %m");
-            continue;
-        }
-        /* Status first: records of a child that just died precede its reaping. */
-        for (size_t i = 1; i < n; i++)
-            if (watch[i].status && pfd[i].revents)
-                master_status_event(watch[i].serv);
-        bits = (pfd[0].revents & POLLIN) ? master_sig_drain(&term_sig) : 0;
-        if (bits & MASTER_SIG_TERM)
-            master_stop(term_sig);
-        if (bits & MASTER_SIG_CHLD) {
-            for (struct master_serv *s = master_services; s; s = s->next)
-                master_status_event(s);
-            master_reap(false);
-        }
-        if (bits & MASTER_SIG_HUP) {
+    (void)ctx;
+    switch (sig) {
+    case SIGCHLD:
+        /* Records a child sent before it died come before its death. */
+        for (struct master_serv *s = master_services; s; s = s->next)
+            master_status_drain(s);
+        master_reap(master_stopping);
+        break;
+    case SIGHUP:
+        if (!master_stopping)
             master_reload();
-            continue; /* the poll set refers to the old services */
+        break;
+    case SIGTERM:
+    case SIGINT:
+        if (!master_stopping) {
+            master_stopping = true;
+            master_stop_sig = sig;
+            event_loop_stop(master_events);
         }
-        now = clock_now_ms();
-        for (size_t i = 1; i < n; i++) {
-            struct master_serv *s = watch[i].serv;
-
-            if (watch[i].status || pfd[i].revents == 0)
-                continue;
-            /* Once per service and round: the new process takes the rest. */
-            if (master_wants_spawn(s, now))
-                master_spawn(s);
-        }
+        break;
     }
+}
+
+/* Install the signal callbacks; SIGPIPE is ignored (a dead peer is an error return). */
+static void master_signals(void)
+{
+    static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGCHLD};
+    const char *why;
+
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (event_signal_add(master_events, sigs[i], master_signal, NULL, &why) < 0)
+            msg_fatal("signal %d: %s", sigs[i], why);
 }
 
 /* Make sure descriptors 0, 1, 2 are open and nothing else is inherited. */
@@ -543,8 +481,8 @@ int main(int argc, char **argv)
         ready_fd = master_daemonize();
     master_pid_lock();
     msg_set_cleanup(master_cleanup);
-    if (master_sig_init(&why) < 0)
-        msg_fatal("signals: %s", why);
+    master_events = event_loop_create();
+    master_signals();
     master_bind_all();
     master_set_environment(master_dir);
 
@@ -556,5 +494,6 @@ int main(int argc, char **argv)
         msg_info("running as non-root user %s: all services run as that user",
                  pw ? pw->pw_name : "(unknown)");
     }
-    master_loop();
+    event_loop_run(master_events);
+    master_stop(master_stop_sig);
 }

@@ -7,8 +7,12 @@
  *   master_listen.c   service addresses, binding inet/unix/fifo sockets
  *   master_spawn.c    process table, spawning, reaping, status records,
  *                     throttling
- *   master_sig.c      signal handlers that only write to a self-pipe
  *   master_wakeup.c   periodic wakeup bytes for unix/fifo services
+ *
+ * Everything runs from one lib/util event loop (master_events): status
+ * sockets and (when a process is needed) listening sockets are fd events,
+ * throttling and wakeups are timers, and signals arrive through the loop's
+ * self-pipe.
  */
 #ifndef POSTEL_MASTER_MASTER_H
 #define POSTEL_MASTER_MASTER_H
@@ -31,39 +35,40 @@ struct master_addr {
 /* One master.cf service. */
 struct master_serv {
     struct master_serv *next;
-    char *name;                 /* master.cf service field */
+    char *name; /* master.cf service field */
     enum mastercf_type type;
     bool private_;
     bool unpriv;
     bool chroot;
-    int wakeup;                 /* seconds, 0 = none */
+    int wakeup; /* seconds, 0 = none */
     bool wakeup_if_running;
-    int max_proc;               /* 0 = unlimited */
-    char *path;                 /* executable */
-    struct argv *argv;          /* complete argument vector for execve */
-    char *where;                /* "master.cf, line N" */
+    int max_proc;      /* 0 = unlimited */
+    char *path;        /* executable */
+    struct argv *argv; /* complete argument vector for execve */
+    char *where;       /* "master.cf, line N" */
 
     /* Where it listens. */
-    struct master_addr *addrs;  /* inet */
+    struct master_addr *addrs; /* inet */
     size_t addr_count;
-    char *sock_path;            /* unix, unix-dgram, fifo */
-    char *listen_key;           /* canonical text of the above, to match on reload */
+    char *sock_path;  /* unix, unix-dgram, fifo */
+    char *listen_key; /* canonical text of the above, to match on reload */
     int listen_fds[MASTER_LISTEN_MAX];
-    size_t listen_count;        /* open descriptors */
+    size_t listen_count; /* open descriptors */
 
     /* Processes and their status reports. */
-    int status_fd;              /* master's end, -1 = none */
-    int status_child_fd;        /* the children's end */
+    int status_fd;       /* master's end, -1 = none */
+    int status_child_fd; /* the children's end */
     unsigned long generation;
-    int total_proc;             /* processes of this generation */
-    int avail_proc;             /* of which starting or idle */
-    long long throttle_until;   /* monotonic ms, 0 = not throttled */
-    long long wakeup_next;      /* monotonic ms, 0 = no wakeup */
+    int total_proc;                    /* processes of this generation */
+    int avail_proc;                    /* of which starting or idle */
+    bool throttled;                    /* a process failed to start: wait */
+    bool watching;                     /* listening sockets are in the event loop */
+    unsigned long long throttle_timer; /* event timer ids, 0 = none */
+    unsigned long long wakeup_timer;
 };
 
 /* master_conf.c */
-int master_conf_build(const struct mastercf *cf, struct master_serv **list_r,
-                      const char **why_r);
+int master_conf_build(const struct mastercf *cf, struct master_serv **list_r, const char **why_r);
 void master_serv_free(struct master_serv **sp);
 void master_serv_free_list(struct master_serv **listp);
 
@@ -76,31 +81,23 @@ void master_listen_close(struct master_serv *serv);
 void master_addr_text(const struct master_addr *addr, char *buf, size_t size);
 
 /* master_spawn.c */
+extern struct event_loop *master_events;
+extern const char *master_config_dir;
 int master_status_open(struct master_serv *serv, const char **why_r);
 void master_status_close(struct master_serv *serv);
-void master_status_event(struct master_serv *serv);
+void master_status_drain(struct master_serv *serv);
 void master_spawn(struct master_serv *serv);
 void master_reap(bool stopping);
-void master_detach(struct master_serv *serv);
-bool master_wants_spawn(const struct master_serv *serv, long long now);
-void master_throttle(struct master_serv *serv, long long now);
+bool master_wants_spawn(const struct master_serv *serv);
+void master_watch_update(struct master_serv *serv);
+void master_watch_off(struct master_serv *serv);
+void master_throttle(struct master_serv *serv);
+void master_serv_stop(struct master_serv *serv);
 size_t master_proc_count(void);
 void master_kill_all(int sig);
 void master_set_environment(const char *config_dir);
-extern const char *master_config_dir;
-
-/* master_sig.c */
-int master_sig_init(const char **why_r);
-int master_sig_fd(void);
-void master_sig_close_child(void);
-void master_sig_reset_child(void);
-#define MASTER_SIG_HUP 0x1
-#define MASTER_SIG_TERM 0x2
-#define MASTER_SIG_CHLD 0x4
-int master_sig_drain(int *term_sig_r);
 
 /* master_wakeup.c */
-void master_wakeup_schedule(struct master_serv *serv, long long now);
-void master_wakeup_event(struct master_serv *serv, long long now);
+void master_wakeup_schedule(struct master_serv *serv);
 
 #endif

@@ -144,8 +144,8 @@ static struct master_serv *master_conf_entry(const struct mastercf_entry *e, con
     return s;
 
 fail:
-    snprintf(master_conf_why, sizeof(master_conf_why), "%s: service %s: %s", s->where,
-             e->service, why);
+    snprintf(master_conf_why, sizeof(master_conf_why), "%s: service %s: %s", s->where, e->service,
+             why);
     *why_r = master_conf_why;
     buf_free(&key);
     master_serv_free(&s);
@@ -153,8 +153,7 @@ fail:
 }
 
 /* Build the whole service list from master.cf; 0, or -1 with *why_r. */
-int master_conf_build(const struct mastercf *cf, struct master_serv **list_r,
-                      const char **why_r)
+int master_conf_build(const struct mastercf *cf, struct master_serv **list_r, const char **why_r)
 {
     struct master_serv *head = NULL, **tail = &head;
 

@@ -76,7 +76,8 @@ void master_addr_text(const struct master_addr *addr, char *buf, size_t size)
     char host[SOCK_ADDR_MAX];
     int port = 0;
 
-    if (sock_addr_text((const struct sockaddr *)&addr->sa, addr->len, host, sizeof(host), &port) < 0)
+    if (sock_addr_text((const struct sockaddr *)&addr->sa, addr->len, host, sizeof(host), &port) <
+        0)
         snprintf(buf, size, "(unknown address)");
     else if (addr->sa.ss_family == AF_INET6)
         snprintf(buf, size, "[%s]:%d", host, port);
@@ -140,8 +141,7 @@ static void master_addr_add_fixed(struct master_addr **addrs, size_t *count, int
         sin.sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
         master_addr_add(addrs, count, &sin, sizeof(sin));
     } else {
-        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6,
-                                    .sin6_port = htons((uint16_t)port)};
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
 
         sin6.sin6_addr = loopback ? in6addr_loopback : in6addr_any;
         master_addr_add(addrs, count, &sin6, sizeof(sin6));
@@ -391,6 +391,7 @@ fail:
 /* Close serv's listening descriptors and remove its socket or FIFO. */
 void master_listen_close(struct master_serv *serv)
 {
+    master_watch_off(serv);
     for (size_t i = 0; i < serv->listen_count; i++)
         close(serv->listen_fds[i]);
     if (serv->listen_count > 0 && serv->sock_path)

@@ -11,6 +11,10 @@
  * maxproc. After a reload the old generation's processes are detached:
  * they are still reaped and logged but no longer counted.
  *
+ * Listening sockets are in the event loop only while master_wants_spawn()
+ * holds, so master never competes with its idle children for connections
+ * and never spins on a socket it will not act on.
+ *
  * Security notes: status records are accepted only from a process of the
  * right service and generation, and the kernel-supplied sender pid
  * (SCM_CREDENTIALS) must match the pid in the record, so one child cannot
@@ -33,7 +37,8 @@
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
-#include "lib/util/clock.h"
+#include "lib/util/event.h"
+#include "lib/util/spawn.h"
 #include "master/master.h"
 
 enum master_proc_state { MASTER_PROC_STARTING, MASTER_PROC_IDLE, MASTER_PROC_BUSY };
@@ -45,7 +50,7 @@ struct master_proc {
     char *path;               /* for log messages */
     unsigned long generation;
     enum master_proc_state state;
-    bool ready;               /* sent its first status record */
+    bool ready; /* sent its first status record */
     unsigned long use_count;
 };
 
@@ -54,6 +59,9 @@ static size_t master_nprocs;
 static unsigned long master_generation;
 static struct argv *master_env;
 const char *master_config_dir;
+struct event_loop *master_events;
+
+static void master_status_ready(int fd, int events, void *ctx);
 
 /* The number of live child processes, all generations. */
 size_t master_proc_count(void)
@@ -121,11 +129,13 @@ int master_status_open(struct master_serv *serv, const char **why_r)
     serv->status_child_fd = sv[1];
     serv->generation = ++master_generation;
     serv->total_proc = serv->avail_proc = 0;
+    event_fd_set(master_events, serv->status_fd, EVENT_READ, master_status_ready, serv);
+    master_watch_update(serv);
     return 0;
 }
 
 /* Detach serv's processes: they finish their client and exit on their own. */
-void master_detach(struct master_serv *serv)
+static void master_detach(struct master_serv *serv)
 {
     for (struct master_proc *p = master_procs; p; p = p->next)
         if (p->serv == serv)
@@ -137,69 +147,95 @@ void master_detach(struct master_serv *serv)
 void master_status_close(struct master_serv *serv)
 {
     master_detach(serv);
-    if (serv->status_fd >= 0)
+    if (serv->status_fd >= 0) {
+        event_fd_remove(master_events, serv->status_fd);
         close(serv->status_fd);
+    }
     if (serv->status_child_fd >= 0)
         close(serv->status_child_fd);
     serv->status_fd = serv->status_child_fd = -1;
+    master_watch_update(serv);
+}
+
+/* The throttle time of serv is over: spawn again when needed. */
+static void master_unthrottle(void *ctx)
+{
+    struct master_serv *serv = ctx;
+
+    serv->throttle_timer = 0;
+    serv->throttled = false;
+    msg_debug("service %s: throttle ended", serv->name);
+    master_watch_update(serv);
 }
 
 /* Stop spawning for serv for service_throttle_time. */
-void master_throttle(struct master_serv *serv, long long now)
+void master_throttle(struct master_serv *serv)
 {
     long long delay = config_time("service_throttle_time");
 
-    serv->throttle_until = now + (delay > 0 ? delay : 1) * 1000;
+    if (serv->throttled)
+        return;
+    serv->throttled = true;
+    serv->throttle_timer =
+        event_timer_add(master_events, (delay > 0 ? delay : 1) * 1000, master_unthrottle, serv);
+    master_watch_update(serv);
 }
 
 /* Should master watch serv's listening sockets (and spawn when one is ready)? */
-bool master_wants_spawn(const struct master_serv *serv, long long now)
+bool master_wants_spawn(const struct master_serv *serv)
 {
-    (void)now;
-    return serv->listen_count > 0 && serv->status_fd >= 0 && serv->throttle_until == 0 &&
+    return serv->listen_count > 0 && serv->status_fd >= 0 && !serv->throttled &&
            serv->avail_proc == 0 && (serv->max_proc == 0 || serv->total_proc < serv->max_proc);
 }
 
-/* In the new child: put the descriptors in place and run the command. */
-static _Noreturn void master_exec_child(struct master_serv *serv, char **argv, char **envp)
+/* A listening socket of serv is ready: a client waits and no process is free. */
+static void master_listen_ready(int fd, int events, void *ctx)
 {
-    int count = (int)serv->listen_count;
-    int high = MASTER_LISTEN_FD + count + 16;
-    int tmp[1 + MASTER_LISTEN_MAX];
-    int devnull;
+    struct master_serv *serv = ctx;
 
-    master_sig_reset_child();
-    /* Move the sources out of the way first, so no dup2 clobbers another. */
-    tmp[0] = fcntl(serv->status_child_fd, F_DUPFD, high);
-    for (int i = 0; i < count; i++)
-        tmp[1 + i] = fcntl(serv->listen_fds[i], F_DUPFD, high);
-    for (int i = 0; i <= count; i++)
-        if (tmp[i] < 0) {
-            msg_error("spawn %s: dup: %m", serv->path);
-            _exit(127);
-        }
-    if ((devnull = open("/dev/null", O_RDWR)) < 0 || dup2(devnull, 0) < 0 ||
-        dup2(devnull, 1) < 0) {
-        msg_error("spawn %s: /dev/null: %m", serv->path);
-        _exit(127);
+    (void)fd;
+    (void)events;
+    if (master_wants_spawn(serv))
+        master_spawn(serv);
+    master_watch_update(serv);
+}
+
+/* Take serv's listening sockets out of the event loop. */
+void master_watch_off(struct master_serv *serv)
+{
+    if (!serv->watching)
+        return;
+    for (size_t i = 0; i < serv->listen_count; i++)
+        event_fd_remove(master_events, serv->listen_fds[i]);
+    serv->watching = false;
+}
+
+/* Watch serv's listening sockets exactly while a new process may be needed. */
+void master_watch_update(struct master_serv *serv)
+{
+    bool want = master_wants_spawn(serv);
+
+    if (want == serv->watching)
+        return;
+    if (!want) {
+        master_watch_off(serv);
+        return;
     }
-    if (dup2(tmp[0], MASTER_STATUS_FD) < 0) {
-        msg_error("spawn %s: dup2: %m", serv->path);
-        _exit(127);
-    }
-    for (int i = 0; i < count; i++)
-        if (dup2(tmp[1 + i], MASTER_LISTEN_FD + i) < 0) {
-            msg_error("spawn %s: dup2: %m", serv->path);
-            _exit(127);
-        }
-    /* Everything else goes at exec; the log file stays open for the error below. */
-    if (close_range((unsigned)(MASTER_LISTEN_FD + count), ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-        for (int fd = MASTER_LISTEN_FD + count; fd < high + 1 + count; fd++)
-            (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    execve(serv->path, argv, envp);
-    msg_error("spawn %s: exec: %m", serv->path);
-    _exit(127);
+    for (size_t i = 0; i < serv->listen_count; i++)
+        event_fd_set(master_events, serv->listen_fds[i], EVENT_READ, master_listen_ready, serv);
+    serv->watching = true;
+}
+
+/* Take serv out of service: timers, status socket (children leave), sockets. */
+void master_serv_stop(struct master_serv *serv)
+{
+    if (serv->throttle_timer)
+        event_timer_cancel(master_events, serv->throttle_timer);
+    if (serv->wakeup_timer)
+        event_timer_cancel(master_events, serv->wakeup_timer);
+    serv->throttle_timer = serv->wakeup_timer = 0;
+    master_status_close(serv);
+    master_listen_close(serv);
 }
 
 /* Start one more process for serv. */
@@ -209,6 +245,7 @@ void master_spawn(struct master_serv *serv)
     struct argv *envp = argv_create(master_env->argc + 2);
     char num[32];
     struct master_proc *p;
+    const char *why;
     pid_t pid;
 
     argv_add(argv, serv->argv->argv[0]);
@@ -232,14 +269,29 @@ void master_spawn(struct master_serv *serv)
     snprintf(num, sizeof(num), "%s=%lu", MASTER_ENV_GENERATION, serv->generation);
     argv_add(envp, num);
 
-    pid = fork();
-    if (pid == 0)
-        master_exec_child(serv, argv->argv, envp->argv);
+    {
+        struct spawn_fd fds[2 + MASTER_LISTEN_MAX];
+        struct spawn_opts opts = {.path = serv->path,
+                                  .argv = argv->argv,
+                                  .envp = envp->argv,
+                                  .fds = fds,
+                                  .null_stdio = true};
+        size_t n = 0;
+
+        fds[n++] = (struct spawn_fd){serv->status_child_fd, MASTER_STATUS_FD};
+        for (size_t i = 0; i < serv->listen_count; i++)
+            fds[n++] = (struct spawn_fd){serv->listen_fds[i], MASTER_LISTEN_FD + (int)i};
+        /* Standard error stays master's: crash reports of children end up there. */
+        fds[n++] = (struct spawn_fd){STDERR_FILENO, STDERR_FILENO};
+        opts.nfds = n;
+        pid = spawn_start(&opts, &why);
+    }
     argv_free(&argv);
     argv_free(&envp);
     if (pid < 0) {
-        msg_warn("spawn %s: fork: %m -- throttling", serv->path);
-        master_throttle(serv, clock_now_ms());
+        msg_warn("%s", why);
+        msg_warn("%s: bad command startup -- throttling", serv->path);
+        master_throttle(serv);
         return;
     }
     p = mem_alloc(sizeof(*p));
@@ -253,6 +305,7 @@ void master_spawn(struct master_serv *serv)
     master_nprocs++;
     serv->total_proc++;
     serv->avail_proc++;
+    master_watch_update(serv);
     msg_debug("spawned %s pid %ld for service %s (%d of %d)", serv->path, (long)pid, serv->name,
               serv->total_proc, serv->max_proc);
 }
@@ -272,8 +325,8 @@ static void master_status_apply(struct master_serv *serv, const struct master_st
     struct master_proc *p = master_proc_find(rec->pid);
 
     if (p == NULL || p->serv != serv || p->generation != rec->generation) {
-        msg_warn("service %s: status record from unknown process %ld generation %lu",
-                 serv->name, (long)rec->pid, rec->generation);
+        msg_warn("service %s: status record from unknown process %ld generation %lu", serv->name,
+                 (long)rec->pid, rec->generation);
         return;
     }
     p->ready = true;
@@ -286,12 +339,13 @@ static void master_status_apply(struct master_serv *serv, const struct master_st
             serv->avail_proc++;
         p->state = MASTER_PROC_IDLE;
     }
+    master_watch_update(serv);
     msg_debug("service %s: pid %ld %s (%d available of %d)", serv->name, (long)p->pid,
               master_status_name(rec->status), serv->avail_proc, serv->total_proc);
 }
 
 /* Read every pending status record of serv. */
-void master_status_event(struct master_serv *serv)
+void master_status_drain(struct master_serv *serv)
 {
     for (;;) {
         char data[MASTER_STATUS_MAX + 1];
@@ -323,19 +377,26 @@ void master_status_event(struct master_serv *serv)
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
                 c->cmsg_len >= CMSG_LEN(sizeof(cred)))
                 memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-        if ((msg.msg_flags & MSG_TRUNC) ||
-            master_status_parse(data, (size_t)n, &rec, &why) < 0) {
+        if ((msg.msg_flags & MSG_TRUNC) || master_status_parse(data, (size_t)n, &rec, &why) < 0) {
             msg_warn("service %s: malformed status record from pid %ld: %s", serv->name,
                      (long)cred.pid, (msg.msg_flags & MSG_TRUNC) ? "too long" : why);
             continue;
         }
         if (cred.pid != rec.pid) {
-            msg_warn("service %s: status record for pid %ld sent by pid %ld: ignored",
-                     serv->name, (long)rec.pid, (long)cred.pid);
+            msg_warn("service %s: status record for pid %ld sent by pid %ld: ignored", serv->name,
+                     (long)rec.pid, (long)cred.pid);
             continue;
         }
         master_status_apply(serv, &rec);
     }
+}
+
+/* The status socket of serv is readable. */
+static void master_status_ready(int fd, int events, void *ctx)
+{
+    (void)fd;
+    (void)events;
+    master_status_drain(ctx);
 }
 
 /* Log how a process ended, unless it was a normal end. */
@@ -347,8 +408,7 @@ static void master_log_exit(const struct master_proc *p, int status, bool stoppi
         if (!(stopping && (sig == SIGTERM || sig == SIGKILL)))
             msg_warn("process %s pid %ld killed by signal %d", p->path, (long)p->pid, sig);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-        msg_warn("process %s pid %ld exit status %d%s", p->path, (long)p->pid,
-                 WEXITSTATUS(status),
+        msg_warn("process %s pid %ld exit status %d%s", p->path, (long)p->pid, WEXITSTATUS(status),
                  WEXITSTATUS(status) == MASTER_EXIT_WATCHDOG ? " (watchdog timeout)" : "");
     } else {
         msg_debug("process %s pid %ld exited after %lu clients", p->path, (long)p->pid,
@@ -378,10 +438,11 @@ void master_reap(bool stopping)
             serv->total_proc--;
             if (p->state != MASTER_PROC_BUSY)
                 serv->avail_proc--;
-            if (!p->ready && !stopping && serv->throttle_until == 0) {
+            if (!p->ready && !stopping && !serv->throttled) {
                 msg_warn("%s: bad command startup -- throttling", p->path);
-                master_throttle(serv, clock_now_ms());
+                master_throttle(serv);
             }
+            master_watch_update(serv);
         }
         mem_free(p->path);
         mem_free(p);

@@ -17,17 +17,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/util/event.h"
 #include "lib/util/msg.h"
 #include "master/master.h"
-
-/* Arm (or disarm) serv's wakeup timer from now. */
-void master_wakeup_schedule(struct master_serv *serv, long long now)
-{
-    if (serv->wakeup > 0 && serv->sock_path && serv->type != MASTERCF_UNIX_DGRAM)
-        serv->wakeup_next = now + (long long)serv->wakeup * 1000;
-    else
-        serv->wakeup_next = 0;
-}
 
 /* Write one wakeup byte to a unix socket service. */
 static void master_wakeup_unix(const struct master_serv *serv)
@@ -68,10 +60,13 @@ static void master_wakeup_fifo(const struct master_serv *serv)
 }
 
 /* The wakeup timer of serv expired: wake it (if due) and re-arm. */
-void master_wakeup_event(struct master_serv *serv, long long now)
+static void master_wakeup_event(void *ctx)
 {
-    master_wakeup_schedule(serv, now);
-    if (serv->listen_count == 0 || serv->throttle_until != 0)
+    struct master_serv *serv = ctx;
+
+    serv->wakeup_timer = 0;
+    master_wakeup_schedule(serv);
+    if (serv->listen_count == 0 || serv->throttled)
         return;
     if (serv->wakeup_if_running && serv->total_proc == 0)
         return;
@@ -80,4 +75,13 @@ void master_wakeup_event(struct master_serv *serv, long long now)
         master_wakeup_fifo(serv);
     else
         master_wakeup_unix(serv);
+}
+
+/* Arm serv's wakeup timer, if it has a wakeup time. */
+void master_wakeup_schedule(struct master_serv *serv)
+{
+    if (serv->wakeup > 0 && serv->sock_path && serv->type != MASTERCF_UNIX_DGRAM &&
+        serv->wakeup_timer == 0)
+        serv->wakeup_timer = event_timer_add(master_events, (long long)serv->wakeup * 1000,
+                                             master_wakeup_event, serv);
 }

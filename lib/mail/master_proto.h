@@ -75,7 +75,7 @@
 #define MASTER_ENV_GENERATION "POSTEL_GENERATION"
 
 #define MASTER_EXIT_WATCHDOG 75
-#define MASTER_KILL_DELAY 5   /* seconds between SIGTERM and SIGKILL */
+#define MASTER_KILL_DELAY 5 /* seconds between SIGTERM and SIGKILL */
 #define MASTER_WAKEUP_BYTE 'W'
 
 #define MASTER_STATUS_MAX 64 /* bytes in one status record, more is malformed */

@@ -310,8 +310,8 @@ static bool server_report(enum master_status status)
 }
 
 /* Leave normally: the daemon's exit hook, then exit 0. */
-static _Noreturn void server_exit(const struct server_options *opts,
-                                  const struct server_args *args, const char *why)
+static _Noreturn void server_exit(const struct server_options *opts, const struct server_args *args,
+                                  const char *why)
 {
     msg_debug("%s -- exiting", why);
     alarm(0);

@@ -398,6 +398,15 @@ def test_crash_is_logged(inst):
     c2.close()
 
 
+def test_watchdog_ends_stuck_process(inst):
+    inst.write_master("%d inet n - n - 3 echod -o daemon_timeout=1s" % inst.port)
+    inst.start()
+    c, g = inst.greet()
+    c.sock.sendall(b"sleep 5\r\n")
+    inst.wait_log(r"pid %d exit status 75 \(watchdog timeout\)" % g["pid"], timeout=5)
+    c.close()
+
+
 def test_bad_command_throttles(inst):
     inst.write_master("%d inet n - n - 3 no-such-daemon" % inst.port)
     inst.start()

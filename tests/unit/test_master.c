@@ -37,13 +37,13 @@ static void test_status_malformed(void)
         "1 4711",
         "1 4711 3",
         "1 4711 3 ",
-        "2 4711 3 idle",       /* unknown version */
-        "1 0 3 idle",          /* pid 0 */
-        "1 -5 3 idle",         /* sign */
-        "1 4711 3 idle ",      /* trailing space */
+        "2 4711 3 idle",  /* unknown version */
+        "1 0 3 idle",     /* pid 0 */
+        "1 -5 3 idle",    /* sign */
+        "1 4711 3 idle ", /* trailing space */
         "1 4711 3 idlex",
         "1 4711 3 IDLE",
-        "1  4711 3 idle",      /* double space */
+        "1  4711 3 idle", /* double space */
         "1 4711 x3 idle",
         "1 99999999999 3 idle", /* pid out of range */
         "1 4711 3 busy\n",
