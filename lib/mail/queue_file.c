@@ -56,9 +56,9 @@
 #define QF_HEADER_SIZE 96
 #define QF_END_SIZE 24
 #define QF_SLOT_SIZE 32
-#define QF_REC_HDR 5          /* type(1) + length(4) */
-#define QF_RCPT_FIXED 8       /* notify, reserved, three 16-bit lengths */
-#define QF_DIAG_FIXED 28      /* magic .. reserved, before the variable part */
+#define QF_REC_HDR 5             /* type(1) + length(4) */
+#define QF_RCPT_FIXED 8          /* notify, reserved, three 16-bit lengths */
+#define QF_DIAG_FIXED 28         /* magic .. reserved, before the variable part */
 #define QF_DIAG_PAYLOAD_FIXED 20 /* the part of QF_DIAG_FIXED counted in the length */
 #define QF_DIAG_CRC 4
 #define QF_IOBUF (64 * 1024)
@@ -104,22 +104,22 @@ struct queue_file {
     bool committed;
     unsigned char *wbuf;
     size_t wlen;
-    uint64_t woff;          /* next content byte goes here */
-    uint32_t wcrc;          /* CRC-32C of the content so far */
-    uint64_t env_bytes;     /* encoded size of the variable envelope records */
+    uint64_t woff;      /* next content byte goes here */
+    uint32_t wcrc;      /* CRC-32C of the content so far */
+    uint64_t env_bytes; /* encoded size of the variable envelope records */
     size_t rcpt_alloc;
     size_t attr_alloc;
 
     /* reader */
-    char *arena;            /* every envelope string, NUL-terminated */
-    uint32_t content_crc;   /* from the header */
+    char *arena;          /* every envelope string, NUL-terminated */
+    uint32_t content_crc; /* from the header */
     uint64_t status_off;
     uint64_t end_off;
     struct queue_slot msg_slot;
     bool corrupt;
-    uint64_t cpos;          /* content stream position */
-    uint32_t ccrc;          /* CRC-32C of content[0..cpos) */
-    char *diag_data;        /* strings of the last queue_file_rcpt_diag() */
+    uint64_t cpos;   /* content stream position */
+    uint32_t ccrc;   /* CRC-32C of content[0..cpos) */
+    char *diag_data; /* strings of the last queue_file_rcpt_diag() */
 };
 
 /* ------------------------------------------------------------------ CRC-32C */
@@ -159,13 +159,13 @@ static uint32_t crc32c(uint32_t crc, const void *data, size_t len)
     while (len >= 8) {
         uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                              (uint32_t)p[3] << 24);
-        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-                      (uint32_t)p[7] << 24;
+        uint32_t hi =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
 
         crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-              crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-              crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
+              crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^
+              crc_table[0][hi >> 24];
         p += 8;
         len -= 8;
     }
@@ -318,8 +318,7 @@ static bool qf_attr_name_ok(const char *name, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
 
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
@@ -424,8 +423,8 @@ static int qf_slot_decode(const unsigned char b[QF_SLOT_SIZE], struct queue_slot
     memset(s, 0, sizeof(*s));
     if (get32(b + 28) != crc32c(0, b, 28))
         return 0;
-    if (b[0] > QUEUE_DEFERRED || (b[1] & ~QUEUE_SLOT_FLAGS_ALL) != 0 || b[2] != 0 ||
-        b[3] != 0 || get32(b + 24) != 0)
+    if (b[0] > QUEUE_DEFERRED || (b[1] & ~QUEUE_SLOT_FLAGS_ALL) != 0 || b[2] != 0 || b[3] != 0 ||
+        get32(b + 24) != 0)
         return -1;
     s->status = (enum queue_status)b[0];
     s->flags = b[1];
@@ -921,8 +920,8 @@ int queue_file_commit(struct queue_file *qf, const char **why_r)
     for (size_t i = 0; i <= qf->env.rcpt_count; i++)
         buf_append(tail, slot, sizeof(slot));
     end_off = status_off + (uint64_t)QF_SLOT_SIZE * (qf->env.rcpt_count + 1);
-    qf_encode_header(hdr, qf->id, qf->content_len, env_off, env_len,
-                     (uint32_t)qf->env.rcpt_count, status_off, end_off, qf->wcrc, env_crc);
+    qf_encode_header(hdr, qf->id, qf->content_len, env_off, env_len, (uint32_t)qf->env.rcpt_count,
+                     status_off, end_off, qf->wcrc, env_crc);
     memcpy(end, qf_end_magic, 8);
     put64(end + 8, end_off);
     memcpy(end + 16, hdr + 92, 4);
@@ -950,8 +949,7 @@ int queue_file_commit(struct queue_file *qf, const char **why_r)
         return -1;
     }
     if (qf_rename_noreplace(qf->tmp_path, qf->path) < 0) {
-        qf_fail(qf, queue_error_from_errno(errno), "rename %s to %s: %m", qf->tmp_path,
-                qf->path);
+        qf_fail(qf, queue_error_from_errno(errno), "rename %s to %s: %m", qf->tmp_path, qf->path);
         *why_r = qf->why;
         return -1;
     }
@@ -1042,8 +1040,9 @@ static int qf_parse_envelope(struct queue_file *qf, const unsigned char *d, size
         vlen = get32(d + pos + 1);
         pos += QF_REC_HDR;
         if (vlen > len - pos) {
-            *why_r = qf_reason(qf, "envelope record %zu (type %s): length %u runs past the envelope",
-                               nrec, qf_type_name(type), vlen);
+            *why_r =
+                qf_reason(qf, "envelope record %zu (type %s): length %u runs past the envelope",
+                          nrec, qf_type_name(type), vlen);
             return 0;
         }
         v = d + pos;
@@ -1124,7 +1123,8 @@ static int qf_parse_envelope(struct queue_file *qf, const unsigned char *d, size
                 !qf_str_valid(eq + 1, vlen - nlen - 1, true))
                 goto bad_value;
             for (size_t i = 0; i < env->attr_count; i++) {
-                if (strlen(env->attrs[i].name) == nlen && memcmp(env->attrs[i].name, v, nlen) == 0) {
+                if (strlen(env->attrs[i].name) == nlen &&
+                    memcmp(env->attrs[i].name, v, nlen) == 0) {
                     *why_r = qf_reason(qf, "envelope record %zu: duplicate attribute", nrec);
                     return 0;
                 }
@@ -1196,8 +1196,8 @@ static int qf_parse_envelope(struct queue_file *qf, const unsigned char *d, size
                            qf_type_name(type), vlen);
         return 0;
     bad_value:
-        *why_r = qf_reason(qf, "envelope record %zu (type %s): bad value", nrec,
-                           qf_type_name(type));
+        *why_r =
+            qf_reason(qf, "envelope record %zu (type %s): bad value", nrec, qf_type_name(type));
         return 0;
     }
     if (used > len + 1)
@@ -1211,8 +1211,8 @@ static int qf_parse_envelope(struct queue_file *qf, const unsigned char *d, size
         return 0;
     }
     if (env->rcpt_count != rcpt_count) {
-        *why_r = qf_reason(qf, "envelope has %zu recipients, the header says %zu",
-                           env->rcpt_count, rcpt_count);
+        *why_r = qf_reason(qf, "envelope has %zu recipients, the header says %zu", env->rcpt_count,
+                           rcpt_count);
         return 0;
     }
     return 1;
@@ -1233,8 +1233,8 @@ static int qf_load(struct queue_file *qf, uint64_t size, const char **why_r)
         *why_r = qf_reason(qf, "empty file");
         return 0;
     }
-    if (qf_pread_all(qf->fd, h, size < QF_HEADER_SIZE ? (size_t)size : sizeof(h), 0,
-                     &short_read) < 0)
+    if (qf_pread_all(qf->fd, h, size < QF_HEADER_SIZE ? (size_t)size : sizeof(h), 0, &short_read) <
+        0)
         goto read_error;
     if (memcmp(h, qf_magic, size < sizeof(qf_magic) ? (size_t)size : sizeof(qf_magic)) != 0) {
         *why_r = qf_reason(qf, "not a queue file (bad magic)");
@@ -1354,8 +1354,7 @@ static int qf_load(struct queue_file *qf, uint64_t size, const char **why_r)
 
         if (r == 0) {
             /* A torn in-place update: at-least-once, so start this one again. */
-            msg_warn("%s: status slot %u: checksum mismatch; treating it as pending", qf->path,
-                     i);
+            msg_warn("%s: status slot %u: checksum mismatch; treating it as pending", qf->path, i);
         } else if (r < 0 || (i == 0 && s->status != QUEUE_PENDING) ||
                    (s->diag_offset != 0 && s->diag_offset < end_off + QF_END_SIZE)) {
             *why_r = qf_reason(qf, "status slot %u: invalid contents", i);
@@ -1615,8 +1614,8 @@ static void qf_check_rdwr(const struct queue_file *qf, const char *fn)
 }
 
 /* Write slot number index (0 = message) in place. */
-static int qf_slot_write(struct queue_file *qf, size_t index, const struct queue_slot *s,
-                         int flags, const char **why_r)
+static int qf_slot_write(struct queue_file *qf, size_t index, const struct queue_slot *s, int flags,
+                         const char **why_r)
 {
     unsigned char b[QF_SLOT_SIZE];
 
@@ -1701,8 +1700,7 @@ static int qf_diag_append(struct queue_file *qf, size_t index, const struct queu
                     QF_DIAG_CRC);
     dsn_len = qf_clean_copy(rec + QF_DIAG_FIXED, d->dsn, QUEUE_DSN_MAX);
     mta_len = qf_clean_copy(rec + QF_DIAG_FIXED + dsn_len, d->mta, QUEUE_MTA_MAX);
-    text_len = qf_clean_copy(rec + QF_DIAG_FIXED + dsn_len + mta_len, d->text,
-                             QUEUE_DIAG_TEXT_MAX);
+    text_len = qf_clean_copy(rec + QF_DIAG_FIXED + dsn_len + mta_len, d->text, QUEUE_DIAG_TEXT_MAX);
     payload = QF_DIAG_PAYLOAD_FIXED + dsn_len + mta_len + text_len;
     total = 8 + payload + QF_DIAG_CRC;
     if ((uint64_t)st.st_size < qf->end_off + QF_END_SIZE ||
@@ -1853,8 +1851,7 @@ void queue_file_name(struct buf *path, const char *dir, const char *id)
 }
 
 /* Move <from_dir>/<id>.msg to <to_dir>/ (never replacing), fsync both directories. */
-int queue_file_move(const char *from_dir, const char *to_dir, const char *id,
-                    const char **why_r)
+int queue_file_move(const char *from_dir, const char *to_dir, const char *id, const char **why_r)
 {
     struct buf *from, *to;
 

@@ -69,20 +69,20 @@
 
 /* Format limits: a file beyond these is corrupt, whatever the configuration. */
 #define QUEUE_FORMAT_VERSION 1
-#define QUEUE_STR_MAX 4096            /* bytes in any envelope string */
-#define QUEUE_ATTR_NAME_MAX 64        /* bytes in an attribute name */
-#define QUEUE_ATTR_MAX 256            /* attribute records per file */
-#define QUEUE_RCPT_HARD_MAX 1000000   /* recipients per file */
+#define QUEUE_STR_MAX 4096             /* bytes in any envelope string */
+#define QUEUE_ATTR_NAME_MAX 64         /* bytes in an attribute name */
+#define QUEUE_ATTR_MAX 256             /* attribute records per file */
+#define QUEUE_RCPT_HARD_MAX 1000000    /* recipients per file */
 #define QUEUE_ENVELOPE_MAX (64u << 20) /* bytes of envelope records */
-#define QUEUE_DSN_MAX 15              /* "5.1.1": class.subject.detail */
-#define QUEUE_MTA_MAX 255             /* remote MTA name in a diagnostic */
-#define QUEUE_DIAG_TEXT_MAX 4000      /* diagnostic text (longer is cut) */
+#define QUEUE_DSN_MAX 15               /* "5.1.1": class.subject.detail */
+#define QUEUE_MTA_MAX 255              /* remote MTA name in a diagnostic */
+#define QUEUE_DIAG_TEXT_MAX 4000       /* diagnostic text (longer is cut) */
 #define QUEUE_APPENDIX_MAX (16u << 20) /* diagnostic bytes appended over a file's life */
 
 /* Caller limits for a writer; 0 in a field means the format limit. */
 struct queue_limits {
-    size_t rcpt_max;       /* recipients (smtpd_recipient_limit, ...) */
-    uint64_t content_max;  /* content bytes (message_size_limit); 0 = none */
+    size_t rcpt_max;      /* recipients (smtpd_recipient_limit, ...) */
+    uint64_t content_max; /* content bytes (message_size_limit); 0 = none */
 };
 
 /* Why a writer failed. */
@@ -125,10 +125,10 @@ struct queue_slot {
 #define QUEUE_NOTIFY_ALL 0x0f
 
 struct queue_rcpt {
-    const char *address; /* envelope recipient after rewriting; never empty */
-    const char *orig;    /* the address as the client gave it, NULL if same/unknown */
-    const char *orcpt;   /* DSN ORCPT as received ("rfc822;a@b.example"), or NULL */
-    unsigned notify;     /* QUEUE_NOTIFY_* */
+    const char *address;    /* envelope recipient after rewriting; never empty */
+    const char *orig;       /* the address as the client gave it, NULL if same/unknown */
+    const char *orcpt;      /* DSN ORCPT as received ("rfc822;a@b.example"), or NULL */
+    unsigned notify;        /* QUEUE_NOTIFY_* */
     struct queue_slot slot; /* reader: the status when last read or updated */
 };
 
@@ -258,8 +258,7 @@ const char *queue_status_name(enum queue_status status);
 /* ---- queue directories ---- */
 
 void queue_file_name(struct buf *path, const char *dir, const char *id);
-int queue_file_move(const char *from_dir, const char *to_dir, const char *id,
-                    const char **why_r);
+int queue_file_move(const char *from_dir, const char *to_dir, const char *id, const char **why_r);
 int queue_file_remove(const char *dir, const char *id, const char **why_r);
 int queue_file_list(const char *dir, struct argv *ids, const char **why_r);
 int queue_file_clean_tmp(const char *dir, time_t min_age, const char **why_r);

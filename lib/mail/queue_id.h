@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define QUEUE_ID_LEN 16                /* characters */
+#define QUEUE_ID_LEN 16                  /* characters */
 #define QUEUE_ID_SIZE (QUEUE_ID_LEN + 1) /* with the terminating NUL */
 #define QUEUE_ID_TIME_DIGITS 11
 #define QUEUE_ID_PID_DIGITS 5

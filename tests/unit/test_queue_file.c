@@ -222,7 +222,8 @@ static void test_round_trip(void)
             n = clen - off;
         CHECK_INTEQ(queue_file_write(qf, content + off, n, &why), 0);
     }
-    CHECK_INTEQ(queue_file_set_str(qf, QUEUE_F_SENDER, "s\xc3\xa9nder@\xc3\xa9xample.org", &why), 0);
+    CHECK_INTEQ(queue_file_set_str(qf, QUEUE_F_SENDER, "s\xc3\xa9nder@\xc3\xa9xample.org", &why),
+                0);
     CHECK_INTEQ(queue_file_set_str(qf, QUEUE_F_CLIENT_ADDR, "2001:db8::1", &why), 0);
     CHECK_INTEQ(queue_file_set_str(qf, QUEUE_F_CLIENT_NAME, "client.example.org", &why), 0);
     CHECK_INTEQ(queue_file_set_str(qf, QUEUE_F_HELO, "helo name", &why), 0);
@@ -366,8 +367,8 @@ static void test_format_layout(void)
     d = slurp(buf_str(path), &len);
     CHECK(d != NULL && len > 96);
     CHECK(memcmp(d, "POSTELQ\n", 8) == 0);
-    CHECK(d[8] == 0 && d[9] == 1);          /* version 1 */
-    CHECK(d[10] == 0 && d[11] == 96);        /* header size */
+    CHECK(d[8] == 0 && d[9] == 1);    /* version 1 */
+    CHECK(d[10] == 0 && d[11] == 96); /* header size */
     CHECK(queue_id_valid_n((char *)d + 16, 16));
     CHECK(strstr(buf_str(path), "/") && memcmp(strrchr(buf_str(path), '/') + 1, d + 16, 16) == 0);
     CHECK(rd64(d + 32) == 96);
@@ -378,7 +379,8 @@ static void test_format_layout(void)
     CHECK(rd32(d + 60) == 2);
     status_off = rd64(d + 64);
     end_off = rd64(d + 72);
-    CHECK(status_off % 32 == 0 && status_off >= env_off + env_len && status_off < env_off + env_len + 32);
+    CHECK(status_off % 32 == 0 && status_off >= env_off + env_len &&
+          status_off < env_off + env_len + 32);
     CHECK(end_off == status_off + 32 * 3);
     CHECK(len == end_off + 24);
     CHECK(rd32(d + 80) == ref_crc32c(0, "Subject: x\n\nbody\n", 17));
@@ -566,8 +568,9 @@ static void test_envelope_limits_and_input_checks(void)
     CHECK_INTEQ(queue_file_add_rcpt(qf, "", NULL, NULL, 0, &why), -1);
     CHECK_INTEQ(queue_file_add_rcpt(qf, huge, NULL, NULL, 0, &why), -1);
     CHECK_INTEQ(queue_file_add_rcpt(qf, "a@b", "x\ny", NULL, 0, &why), -1);
-    CHECK_INTEQ(queue_file_add_rcpt(qf, "a@b", NULL, NULL,
-                                    QUEUE_NOTIFY_NEVER | QUEUE_NOTIFY_SUCCESS, &why), -1);
+    CHECK_INTEQ(
+        queue_file_add_rcpt(qf, "a@b", NULL, NULL, QUEUE_NOTIFY_NEVER | QUEUE_NOTIFY_SUCCESS, &why),
+        -1);
     CHECK_INTEQ(queue_file_add_rcpt(qf, "a@b", NULL, NULL, 0x10, &why), -1);
     CHECK_INTEQ(queue_file_add_attr(qf, "Bad Name", "v", &why), -1);
     CHECK_INTEQ(queue_file_add_attr(qf, "", "v", &why), -1);

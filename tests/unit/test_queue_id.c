@@ -36,8 +36,16 @@ static void test_queue_id_format_known(void)
 static void test_queue_id_order_is_time_order(void)
 {
     static const uint64_t times[] = {
-        0, 1, 31, 32, 1023, 1024, UINT64_C(1700000000000000), UINT64_C(1700000000000001),
-        UINT64_C(1700000001000000), UINT64_C(4102444800000000), /* 2100-01-01 */
+        0,
+        1,
+        31,
+        32,
+        1023,
+        1024,
+        UINT64_C(1700000000000000),
+        UINT64_C(1700000000000001),
+        UINT64_C(1700000001000000),
+        UINT64_C(4102444800000000), /* 2100-01-01 */
     };
     char a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE];
 
@@ -58,10 +66,10 @@ static void test_queue_id_valid_rejects(void)
         "0000000000000000/",
         "000000000000000/",
         "/000000000000000",
-        "00000000000000000",    /* 17 */
-        "000000000000000",      /* 15 */
-        "000000000000000a",     /* lower case */
-        "000000000000000I",     /* not in the alphabet */
+        "00000000000000000", /* 17 */
+        "000000000000000",   /* 15 */
+        "000000000000000a",  /* lower case */
+        "000000000000000I",  /* not in the alphabet */
         "000000000000000L",
         "000000000000000O",
         "000000000000000U",
@@ -71,7 +79,8 @@ static void test_queue_id_valid_rejects(void)
         "000000000000000\n",
         "0000000000000000\n",
     };
-    char nul[QUEUE_ID_SIZE + 1] = "00000000\0" "0000000";
+    char nul[QUEUE_ID_SIZE + 1] = "00000000\0"
+                                  "0000000";
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (queue_id_valid(bad[i]))
