@@ -503,7 +503,10 @@ int queue_file_create(const char *queue_dir, const struct queue_limits *limits,
         qf_join(path, queue_dir, id, QUEUE_SUFFIX_TMP);
         fd = safe_create(buf_str(path), O_WRONLY, 0600, why_r);
         if (fd < 0 && (errno != EEXIST || tries + 1 >= QF_CREATE_TRIES)) {
+            int saved = errno; /* for queue_error_from_errno() */
+
             buf_free(&path);
+            errno = saved;
             return -1;
         }
     }

@@ -28,7 +28,9 @@
  *
  * Envelope records are kept in memory (bounded by the limits) and written
  * at commit, so they may be set in any order, before or after the content.
- * Any failure removes the temporary file at once; queue_file_error() says
+ * queue_file_create() fails with errno set (queue_error_from_errno(errno)
+ * classifies it). Any later failure removes the temporary file at once;
+ * queue_file_error() says
  * whether it was a full disk (answer 452 4.3.1), another system error
  * (451 4.3.0), or a limit (552 5.3.4 for size). Only after
  * queue_file_commit() returned 0 may the message be acknowledged.
