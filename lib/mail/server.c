@@ -34,6 +34,7 @@
 #include "lib/mail/config.h"
 #include "lib/mail/master_proto.h"
 #include "lib/mail/server.h"
+#include "lib/mail/server_priv.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
@@ -45,18 +46,6 @@ static const char *server_name;      /* -n */
 static const char *server_type = ""; /* -t */
 static bool server_unpriv;           /* dropped to mail_owner */
 static unsigned long server_generation;
-
-/* Everything the command line said. */
-struct server_args {
-    const char *service;
-    const char *type;
-    int listen_count;
-    bool unpriv;
-    bool chroot;
-    bool debug;
-    struct argv *overrides; /* name=value pairs */
-    char **rest;            /* arguments after the options */
-};
 
 /* The master.cf service name (-n), or the program name. */
 const char *server_service_name(void)
@@ -85,6 +74,17 @@ static void server_watchdog(int sig)
     /* Only async-signal-safe calls; stderr is master's (or /dev/null). */
     (void)!write(STDERR_FILENO, text, sizeof(text) - 1);
     _exit(MASTER_EXIT_WATCHDOG);
+}
+
+/* Install the daemon_timeout watchdog (SIGALRM); arm it with alarm(). */
+void server_watchdog_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = server_watchdog;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
 }
 
 /* Become uid/gid for good, every step checked and verified. */
@@ -230,8 +230,7 @@ static void server_check_fds(const struct server_args *args)
 }
 
 /* Everything up to the loop: config, logging, hooks, chroot, privileges. */
-static void server_init(int argc, char **argv, const struct server_options *opts,
-                        struct server_args *args)
+void server_init(int argc, char **argv, const struct server_options *opts, struct server_args *args)
 {
     const char *program = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     const char *gen = getenv(MASTER_ENV_GENERATION);
@@ -298,7 +297,7 @@ static void server_init(int argc, char **argv, const struct server_options *opts
 }
 
 /* Send a status record; false when master is gone (time to leave). */
-static bool server_report(enum master_status status)
+bool server_report(enum master_status status)
 {
     const char *why;
 
@@ -310,8 +309,7 @@ static bool server_report(enum master_status status)
 }
 
 /* Leave normally: the daemon's exit hook, then exit 0. */
-static _Noreturn void server_exit(const struct server_options *opts, const struct server_args *args,
-                                  const char *why)
+void server_exit(const struct server_options *opts, const struct server_args *args, const char *why)
 {
     msg_debug("%s -- exiting", why);
     alarm(0);
@@ -329,7 +327,6 @@ void single_server_main(int argc, char **argv, single_server_fn service,
     struct pollfd pfd[1 + MASTER_LISTEN_MAX];
     long long max_use, use_count = 0;
     long long max_idle, daemon_timeout;
-    struct sigaction sa;
 
     if (opts == NULL)
         opts = &no_opts;
@@ -342,10 +339,7 @@ void single_server_main(int argc, char **argv, single_server_fn service,
     max_idle = config_time("max_idle");
     daemon_timeout = config_time("daemon_timeout");
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = server_watchdog;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    server_watchdog_install();
 
     pfd[0].fd = MASTER_STATUS_FD;
     pfd[0].events = POLLIN;
@@ -412,14 +406,3 @@ void single_server_main(int argc, char **argv, single_server_fn service,
             server_exit(opts, &args, "master went away");
     }
 }
-
-/*
- * The event-driven shape (qmgr, anvil) will be event_server_main(argc,
- * argv, accept_fn, opts) in its own file: the same server_init() (to be
- * exported as server_init_common when it lands), one status record "idle"
- * at start and "busy" when the first client connects (master then never
- * runs a second copy while maxproc is 1), the listening descriptors and
- * MASTER_STATUS_FD registered with lib/util's event loop, accept_fn(fd)
- * handing each client to the daemon's own callbacks, and wakeup bytes
- * (MASTER_WAKEUP_BYTE) read and handed to a trigger callback.
- */

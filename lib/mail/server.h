@@ -10,10 +10,11 @@
  *                         imapd, local, smtp): straight-line blocking code;
  *                         master runs up to maxproc of these.
  *
- * A second shape for event-driven single-process services (qmgr, anvil:
- * many clients and timers in one process) is meant to share the same
- * options and initialisation (server_init below) and differ only in the
- * loop; see the comment at the end of server.c.
+ *   event_server_main()   one process, many clients and timers (qmgr,
+ *                         pickup, anvil), driven by lib/util's event loop;
+ *                         either the daemon handles each accepted client
+ *                         (accept_fn) or the skeleton reads wakeup requests
+ *                         and hands their bytes to trigger_fn.
  *
  * Options understood by every daemon (master passes them, see
  * lib/mail/master_proto.h):
@@ -39,7 +40,10 @@
 #define POSTEL_MAIL_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+struct event_loop;
 
 /* A daemon's hooks; every member is optional (NULL). */
 struct server_options {
@@ -55,6 +59,8 @@ struct server_options {
     void (*pre_accept)(const char *service, char **argv);
     /* Before a normal exit (max_use, max_idle, master gone, reload). */
     void (*pre_exit)(const char *service, char **argv);
+    /* event_server: ignore max_idle and max_use (a resident service like qmgr). */
+    bool unlimited;
 };
 
 /*
@@ -67,6 +73,34 @@ typedef void (*single_server_fn)(int fd, const char *service, char **argv);
 /* Run a one-client-at-a-time daemon; never returns. */
 _Noreturn void single_server_main(int argc, char **argv, single_server_fn service,
                                   const struct server_options *opts);
+
+/*
+ * The event-driven shape. accept_fn gets each new client as a non-blocking
+ * socket and registers it with event_server_loop(); when the daemon is done
+ * with the client it calls event_server_disconnect(fd), which closes it.
+ * The process reports "busy" to master while it has clients, "idle" when
+ * it has none; with no clients for max_idle seconds, or after max_use
+ * clients, it exits (unless opts->unlimited).
+ *
+ * With trigger_fn instead (accept_fn NULL), the skeleton itself reads what
+ * clients write (wakeup requests from master, postdrop, postqueue; at most
+ * EVENT_SERVER_TRIGGER_MAX bytes per connection, for at most ipc_timeout)
+ * and calls trigger_fn for each chunk; unix, fifo and unix-dgram services
+ * work alike. The daemon's own timers and fds go on event_server_loop().
+ */
+#define EVENT_SERVER_TRIGGER_MAX 1024
+
+typedef void (*event_server_accept_fn)(int fd, const char *service, char **argv);
+typedef void (*event_server_trigger_fn)(const char *data, size_t len, const char *service,
+                                        char **argv);
+
+_Noreturn void event_server_main(int argc, char **argv, event_server_accept_fn accept_fn,
+                                 event_server_trigger_fn trigger_fn,
+                                 const struct server_options *opts);
+/* The event loop of an event server (valid from post_init on). */
+struct event_loop *event_server_loop(void);
+/* The daemon is done with client fd: unregister and close it. */
+void event_server_disconnect(int fd);
 
 /* The master.cf service name (-n), or the program name. */
 const char *server_service_name(void);

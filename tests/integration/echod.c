@@ -16,10 +16,17 @@
  * With -W (a trigger service, like pickup): no greeting and no replies;
  * each MASTER_WAKEUP_BYTE the client sends is logged as "wakeup from master".
  *
+ * Run under the name "echoev" (a symbolic link), the same program uses the
+ * event-driven skeleton (event_server_main) instead: one process serves
+ * many clients at once (greeting, echo, "quit"; no "sleep" or "lookup"),
+ * and with -W it is a trigger service whose wakeup bytes the skeleton
+ * reads.
+ *
  * Lines are bounded (ECHOD_LINE_MAX) and every read has a timeout.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +37,7 @@
 #include "lib/mail/master_proto.h"
 #include "lib/mail/server.h"
 #include "lib/util/buf.h"
+#include "lib/util/event.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
 #include "lib/util/stream.h"
@@ -174,6 +182,92 @@ static void echod_service(int fd, const char *service, char **argv)
     stream_free(&s);
 }
 
+/* Event mode: one client's input so far. */
+struct echoev_client {
+    int fd;
+    struct buf *in;
+};
+
+/* Event mode: write a short reply (test traffic is small; a full socket drops it). */
+static void echoev_write(int fd, const char *text)
+{
+    (void)!write(fd, text, strlen(text));
+}
+
+/* Event mode: the client is done. */
+static void echoev_close(struct echoev_client *c)
+{
+    event_server_disconnect(c->fd);
+    buf_free(&c->in);
+    mem_free(c);
+}
+
+/* Event mode: input from one client; answer each complete line. */
+static void echoev_read(int fd, int events, void *ctx)
+{
+    struct echoev_client *c = ctx;
+    char data[512];
+    ssize_t n = read(fd, data, sizeof(data));
+    char *nl;
+
+    (void)events;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        echoev_close(c);
+        return;
+    }
+    buf_append(c->in, data, (size_t)n);
+    while ((nl = memchr(buf_str(c->in), '\n', buf_len(c->in))) != NULL) {
+        size_t len = (size_t)(nl - buf_str(c->in));
+        char *line = mem_strndup(buf_str(c->in), len);
+        size_t rest = buf_len(c->in) - len - 1;
+
+        memmove(buf_str(c->in), nl + 1, rest);
+        buf_truncate(c->in, rest);
+        if (len > 0 && line[len - 1] == '\r')
+            line[len - 1] = '\0';
+        if (strcmp(line, "quit") == 0) {
+            echoev_write(fd, "bye\r\n");
+            mem_free(line);
+            echoev_close(c);
+            return;
+        }
+        echoev_write(fd, line);
+        echoev_write(fd, "\r\n");
+        mem_free(line);
+    }
+    if (buf_len(c->in) > ECHOD_LINE_MAX) {
+        echoev_write(fd, "error line too long\r\n");
+        echoev_close(c);
+    }
+}
+
+/* Event mode: a new client. */
+static void echoev_accept(int fd, const char *service, char **argv)
+{
+    struct echoev_client *c = mem_alloc(sizeof(*c));
+    char greeting[256];
+
+    (void)argv;
+    c->fd = fd;
+    c->in = buf_create(128);
+    snprintf(greeting, sizeof(greeting), "echod %s pid=%ld uid=%ld gid=%ld groups=\r\n", service,
+             (long)getpid(), (long)geteuid(), (long)getegid());
+    echoev_write(fd, greeting);
+    event_fd_set(event_server_loop(), fd, EVENT_READ, echoev_read, c);
+}
+
+/* Event mode with -W: wakeup bytes read by the skeleton. */
+static void echoev_trigger(const char *data, size_t len, const char *service, char **argv)
+{
+    (void)service;
+    (void)argv;
+    for (size_t i = 0; i < len; i++)
+        if (data[i] == MASTER_WAKEUP_BYTE)
+            msg_info("wakeup from master");
+}
+
 int main(int argc, char **argv)
 {
     static const struct server_options opts = {
@@ -183,5 +277,16 @@ int main(int argc, char **argv)
         .pre_exit = echod_pre_exit,
     };
 
-    single_server_main(argc, argv, echod_service, &opts);
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    bool trigger = false;
+
+    if (strcmp(name, "echoev") != 0)
+        single_server_main(argc, argv, echod_service, &opts);
+    /* The skeleton parses the options; -W is needed to pick the shape first. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-W") == 0)
+            trigger = true;
+    if (trigger)
+        event_server_main(argc, argv, NULL, echoev_trigger, &opts);
+    event_server_main(argc, argv, echoev_accept, NULL, &opts);
 }

@@ -153,6 +153,8 @@ class Instance:
             os.makedirs(d, exist_ok=True)
         os.symlink(MASTER, os.path.join(self.libexec, "master"))
         os.symlink(ECHOD, os.path.join(self.libexec, "echod"))
+        # The same program under this name runs on the event-driven skeleton.
+        os.symlink(ECHOD, os.path.join(self.libexec, "echoev"))
         self.port = free_port()
         self.root = os.geteuid() == 0
         self.proc = None
@@ -623,6 +625,46 @@ def test_unix_service_and_wakeup(inst):
     assert oct(os.stat(os.path.join(inst.queue, "private")).st_mode & 0o777) == "0o700"
     assert inst.stop() == 0
     assert not os.path.exists(path) and not os.path.exists(wake)
+
+
+# --------------------------------------------------------------- event-driven skeleton
+
+def test_event_server_serves_many_clients_in_one_process(inst):
+    inst.write_master("%d inet n - n - 1 echoev -o max_idle=1s" % inst.port)
+    inst.start()
+    clients = [inst.greet() for _ in range(4)]
+    assert len({g["pid"] for _, g in clients}) == 1, "one process, four clients"
+    for i, (c, _) in enumerate(clients):
+        assert c.ask("hello %d" % i) == "hello %d" % i
+    for c, _ in clients:
+        assert c.ask("quit") == "bye"
+        c.close()
+    pid = clients[0][1]["pid"]
+    # No clients left: max_idle (1s) ends the process.
+    wait_for("idle event server exit", lambda: not proc_exists(pid), timeout=5)
+    c, g = inst.greet()
+    assert g["pid"] != pid
+    c.close()
+
+
+def test_event_server_trigger_and_reload(inst):
+    inst.write_master("%d inet n - n - 3 echod" % inst.port,
+                      "trig unix n - n 1 1 echoev -W")
+    inst.start()
+    inst.wait_log(r"postel/echoev\[\d+\]: wakeup from master")
+    # A local client's trigger bytes arrive too.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(os.path.join(inst.queue, "public", "trig"))
+    s.sendall(b"WW")
+    s.close()
+    inst.wait_log(r"(?s)(wakeup from master.*){3}")
+    pids = [p for p in inst.children()]
+    assert len(pids) == 1
+    # Reload: the resident process of the old generation leaves at once.
+    mark = len(inst.log())
+    inst.signal(signal.SIGHUP)
+    inst.wait_log(r"reload --", start=mark)
+    wait_for("old trigger process exit", lambda: not proc_exists(pids[0]))
 
 
 # --------------------------------------------------------------- tables
