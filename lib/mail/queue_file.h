@@ -29,10 +29,11 @@
  * Envelope records are kept in memory (bounded by the limits) and written
  * at commit, so they may be set in any order, before or after the content.
  * queue_file_create() fails with errno set (queue_error_from_errno(errno)
- * classifies it). Any later failure removes the temporary file at once;
- * queue_file_error() says
- * whether it was a full disk (answer 452 4.3.1), another system error
- * (451 4.3.0), or a limit (552 5.3.4 for size). Only after
+ * classifies it). A later system error or the size limit fails the file
+ * and removes the temporary file at once; queue_file_error() says whether
+ * it was a full disk (answer 452 4.3.1), another system error (451 4.3.0)
+ * or the size limit (552 5.3.4). A setter that refuses its input (bad
+ * value, too many recipients) leaves the file usable. Only after
  * queue_file_commit() returned 0 may the message be acknowledged.
  *
  * Reading (qmgr, delivery agents, postqueue, postsuper):
