@@ -540,6 +540,23 @@ def test_sigterm_stops_everything(inst):
         c.close()
 
 
+def test_children_leave_when_master_dies(inst):
+    inst.start()
+    busy, gb = inst.greet()
+    idle, gi = inst.greet()
+    assert gi["pid"] != gb["pid"]
+    assert idle.ask("quit") == "bye"
+    idle.close()
+    inst.proc.kill()
+    inst.proc.wait(timeout=5)
+    # The idle process sees its status socket close and leaves at once...
+    wait_for("idle child exit", lambda: not proc_exists(gi["pid"]))
+    # ...the busy one finishes its client first.
+    assert busy.ask("ping") == "ping"
+    busy.close()
+    wait_for("busy child exit", lambda: not proc_exists(gb["pid"]))
+
+
 def test_daemon_mode(inst):
     r = inst.run_master()
     assert r.returncode == 0, r.stderr
@@ -649,22 +666,24 @@ def test_event_server_serves_many_clients_in_one_process(inst):
 
 def test_event_server_trigger_and_reload(inst):
     inst.write_master("%d inet n - n - 3 echod" % inst.port,
-                      "trig unix n - n 1 1 echoev -W")
+                      "trig unix n - n 1 1 echoev -W",
+                      "trigf fifo n - n 1 1 echoev -W")
     inst.start()
-    inst.wait_log(r"postel/echoev\[\d+\]: wakeup from master")
+    inst.wait_log(r"(?s)(postel/echoev\[\d+\]: wakeup from master.*){2}")
     # A local client's trigger bytes arrive too.
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(os.path.join(inst.queue, "public", "trig"))
     s.sendall(b"WW")
     s.close()
-    inst.wait_log(r"(?s)(wakeup from master.*){3}")
+    inst.wait_log(r"(?s)(wakeup from master.*){4}")
     pids = [p for p in inst.children()]
-    assert len(pids) == 1
+    assert len(pids) == 2, "one process each for the unix and the fifo service"
     # Reload: the resident process of the old generation leaves at once.
     mark = len(inst.log())
     inst.signal(signal.SIGHUP)
     inst.wait_log(r"reload --", start=mark)
-    wait_for("old trigger process exit", lambda: not proc_exists(pids[0]))
+    for pid in pids:
+        wait_for("old trigger process exit", lambda: not proc_exists(pid))
 
 
 # --------------------------------------------------------------- tables
