@@ -157,6 +157,21 @@ const struct param_def param_table[] = {
           "Characters that separate a user name from an address extension (user+ext)."),
     P_BOOL("smtputf8_enable", "yes", "Support SMTPUTF8 (RFC 6531) addresses and headers."),
     P_BOOL("biff", "no", "Notify the local biff service of new mail."),
+
+    /* Delivery status notifications (lib/mail/bounce.c). */
+    P_SIZE("bounce_size_limit", "50000", 0, 1 * GB,
+           "The largest original message returned whole in a notification; larger: headers only."),
+    P_LISTC("notify_classes", "resource, software",
+            "bounce|2bounce|data|delay|policy|protocol|resource|software",
+            "Which problems are reported to the postmaster."),
+    P_STR("bounce_notice_recipient", "postmaster", 0,
+          "Who gets the postmaster copy of a bounce (notify_classes = bounce)."),
+    P_STR("2bounce_notice_recipient", "postmaster", 0,
+          "Who gets undeliverable bounces (notify_classes = bounce or 2bounce)."),
+    P_STR("delay_notice_recipient", "postmaster", 0,
+          "Who gets the postmaster copy of a delay warning (notify_classes = delay)."),
+    P_STR("double_bounce_sender", "double-bounce", 0,
+          "The sender of postmaster notifications; mail to it that fails is discarded."),
 };
 
 const size_t param_count = sizeof(param_table) / sizeof(param_table[0]);
