@@ -469,11 +469,16 @@ int main(int argc, char **argv)
     free(real);
     master_config_dir = master_dir;
 
+    if (test_only) {
+        /* Only main.cf matters here: where the pid file is. */
+        if (config_read(master_dir, &why) < 0)
+            msg_fatal("%s", why);
+        master_pid_path = master_pid_file();
+        exit(master_pid_holder(master_pid_path) ? 1 : 0);
+    }
     if (master_read_config(&master_services, &why) < 0)
         msg_fatal("%s", why);
     master_pid_path = master_pid_file();
-    if (test_only)
-        exit(master_pid_holder(master_pid_path) ? 1 : 0);
     master_logfile();
     master_directories();
 
