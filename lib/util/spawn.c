@@ -164,7 +164,7 @@ static _Noreturn void spawn_child(const struct spawn_opts *o, int errfd, int *tm
             (void)close(nullfd);
     }
     if (o->set_ids) {
-        if (setgroups(1, &o->gid) < 0)
+        if ((o->groups != NULL ? setgroups(o->ngroups, o->groups) : setgroups(1, &o->gid)) < 0)
             spawn_child_fail(errfd, SPAWN_STEP_SETGROUPS);
         if (setresgid(o->gid, o->gid, o->gid) < 0)
             spawn_child_fail(errfd, SPAWN_STEP_SETGID);

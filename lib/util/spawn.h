@@ -32,6 +32,8 @@ struct spawn_opts {
     bool set_ids;     /* switch to uid/gid (setgroups, setresgid, setresuid) */
     uid_t uid;
     gid_t gid;
+    const gid_t *groups; /* set_ids: supplementary groups; NULL: just gid */
+    size_t ngroups;
     bool new_session; /* setsid(): own session and process group */
 };
 
