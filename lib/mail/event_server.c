@@ -190,11 +190,9 @@ static void event_server_listen_ready(int fd, int events, void *ctx)
 /* Master closed the status socket (reload, stop) or died. */
 static void event_server_status_ready(int fd, int events, void *ctx)
 {
-    char junk[MASTER_STATUS_MAX];
-
     (void)events;
     (void)ctx;
-    if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+    if (server_status_closed(fd))
         server_exit(es_opts, &es_args, "master closed the status socket");
 }
 

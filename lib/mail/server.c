@@ -296,6 +296,16 @@ void server_init(int argc, char **argv, const struct server_options *opts, struc
         opts->post_init(server_name, args->rest);
 }
 
+/* The status socket is readable: true when master closed it (or it failed). */
+bool server_status_closed(int fd)
+{
+    char junk[MASTER_STATUS_MAX];
+    ssize_t n = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+    /* Master never writes here; data would be a bug, and is ignored. */
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Send a status record; false when master is gone (time to leave). */
 bool server_report(enum master_status status)
 {
@@ -372,12 +382,8 @@ void single_server_main(int argc, char **argv, single_server_fn service,
         if (n == 0)
             server_exit(opts, &args, "idle timeout");
         /* Master closed its end: reload or shutdown. Checked before accepting. */
-        if (pfd[0].revents) {
-            char junk[MASTER_STATUS_MAX];
-
-            if (recv(MASTER_STATUS_FD, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
-                server_exit(opts, &args, "master closed the status socket");
-        }
+        if (pfd[0].revents && server_status_closed(MASTER_STATUS_FD))
+            server_exit(opts, &args, "master closed the status socket");
         for (int i = 0; i < args.listen_count && client < 0; i++) {
             if ((pfd[1 + i].revents & POLLIN) == 0)
                 continue;

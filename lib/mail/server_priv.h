@@ -28,6 +28,8 @@ void server_init(int argc, char **argv, const struct server_options *opts,
                  struct server_args *args);
 /* Install the daemon_timeout watchdog (SIGALRM); arm it with alarm(). */
 void server_watchdog_install(void);
+/* The status socket is readable: true when master closed it (or it failed). */
+bool server_status_closed(int fd);
 /* Send a status record; false when master is gone. */
 bool server_report(enum master_status status);
 /* Leave normally: the daemon's pre_exit hook, then exit 0. */
