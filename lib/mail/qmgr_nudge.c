@@ -1,0 +1,60 @@
+/*
+ * qmgr_nudge - wake the queue manager through its public socket (see
+ * qmgr_nudge.h for the requests).
+ *
+ * Security notes: the socket is in public/, reachable by local users'
+ * tools; the request is a few bytes, qmgr ignores what it does not know and
+ * reads at most a bounded amount per connection, so a nudge can make qmgr
+ * scan its queue sooner but nothing else.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/mail/qmgr_nudge.h"
+#include "lib/util/sock.h"
+
+/* Send request bytes to qmgr. */
+int qmgr_trigger(const char *queue_dir, const char *requests, const char **why_r)
+{
+    static char why[4096 + 128];
+    char path[4096];
+    const char *cwhy = NULL;
+    size_t len = strlen(requests);
+    ssize_t n;
+    int fd;
+
+    if (queue_dir != NULL && *queue_dir != '\0')
+        snprintf(path, sizeof(path), "%s/%s", queue_dir, QMGR_SOCKET);
+    else
+        snprintf(path, sizeof(path), "%s", QMGR_SOCKET);
+    fd = sock_connect_unix(path, QMGR_NUDGE_TIMEOUT_MS, &cwhy);
+    if (fd < 0) {
+        snprintf(why, sizeof(why), "%s", cwhy);
+        *why_r = why;
+        return -1;
+    }
+    /* A fresh unix socket has room for a few bytes; never wait, never SIGPIPE. */
+    n = send(fd, requests, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 || (size_t)n != len) {
+        snprintf(why, sizeof(why), "write to %s: %s", path,
+                 n < 0 ? strerror(errno) : "short write");
+        (void)close(fd);
+        *why_r = why;
+        return -1;
+    }
+    (void)close(fd);
+    return 0;
+}
+
+/* Tell qmgr that incoming/ has a new file. */
+int qmgr_nudge(const char *queue_dir, const char **why_r)
+{
+    char req[2] = {QMGR_REQ_SCAN_INCOMING, '\0'};
+
+    return qmgr_trigger(queue_dir, req, why_r);
+}
