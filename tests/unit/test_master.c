@@ -2,10 +2,13 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/mail/config.h"
 #include "lib/mail/master_proto.h"
 #include "lib/mail/mastercf.h"
+#include "lib/mail/server.h"
 #include "lib/util/mem.h"
 #include "master/master.h"
 #include "tests/unit/test.h"
@@ -211,6 +214,37 @@ static void test_conf_build(void)
     CHECK(list == NULL);
 }
 
+/* In a child: drop to 65534 and check the result; as non-root the drop must fail. */
+static void test_drop_privileges(void)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        const char *why = NULL;
+        bool root = geteuid() == 0;
+        int r = server_drop_privileges(65534, 65534, &why);
+        uid_t ru, eu, su;
+        gid_t rg, eg, sg;
+
+        if (!root)
+            _exit(r == -1 && why && strstr(why, "setgroups") ? 0 : 10);
+        if (r != 0)
+            _exit(11);
+        if (getresuid(&ru, &eu, &su) < 0 || ru != 65534 || eu != 65534 || su != 65534)
+            _exit(12);
+        if (getresgid(&rg, &eg, &sg) < 0 || rg != 65534 || eg != 65534 || sg != 65534)
+            _exit(13);
+        if (setuid(0) == 0 || seteuid(0) == 0)
+            _exit(14);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK_INTEQ(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     TEST_RUN(test_status_roundtrip);
@@ -218,5 +252,6 @@ int main(void)
     TEST_RUN(test_inet_port);
     TEST_RUN(test_inet_addrs);
     TEST_RUN(test_conf_build);
+    TEST_RUN(test_drop_privileges);
     return test_summary();
 }
