@@ -573,7 +573,10 @@ static int config_ent_value(struct config_set *s, struct config_ent *e, int dept
     }
     e->expanding = true;
     rc = config_ent_text(s, e, depth, &text, why_r);
-    if (rc == 0) {
+    if (rc == 0 && e->def != NULL && (e->def->flags & PARAM_F_RAW)) {
+        /* A raw parameter: its $names belong to the program that uses it. */
+        e->expanded = mem_strdup(text);
+    } else if (rc == 0) {
         out = buf_create(strlen(text) + 1);
         rc = config_expand_into(s, text, out, e, depth, why_r);
         if (rc == 0)

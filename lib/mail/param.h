@@ -36,6 +36,9 @@ enum param_type {
 /* Flags of a parameter. */
 #define PARAM_F_HOSTDEP 0x01 /* default computed on this host or at build time: the
                                 manual page says "see postconf -d output" */
+#define PARAM_F_RAW 0x02     /* used as written: config does not expand $name in it; the
+                                program expands its own names later (forward_path's
+                                $home, mailbox_command's $user, ...) */
 
 #define PARAM_NO_MAX (-1LL)  /* max: no upper bound */
 
