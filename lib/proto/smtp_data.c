@@ -83,16 +83,23 @@ const struct smtp_data_stats *smtp_data_stats(const struct smtp_data *d)
     return &d->st;
 }
 
-/* Account for n stored bytes of size cost; store them unless over the limit. */
+/*
+ * Account for n bytes; store those that fit under the size limit. The cut
+ * is at the first byte past the limit, wherever the input was split.
+ */
 static void store(struct smtp_data *d, struct buf *out, const char *p, size_t n)
 {
+    unsigned long long before = d->st.size, limit = d->opts.size_limit;
+
     d->st.size += n;
-    if (d->opts.size_limit && d->st.size > d->opts.size_limit)
+    if (d->st.too_big)
+        return;
+    if (limit && d->st.size > limit) {
         d->st.too_big = true;
-    if (!d->st.too_big) {
-        buf_append(out, p, n);
-        d->st.stored += n;
+        n = before < limit ? (size_t)(limit - before) : 0;
     }
+    buf_append(out, p, n);
+    d->st.stored += n;
 }
 
 /* Store a run of ordinary bytes (no CR, no LF). */

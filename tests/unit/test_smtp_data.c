@@ -293,6 +293,19 @@ static void test_size(void)
         buf_free(&in2);
     }
 
+    /* the cut is at the limit exactly, however the input is split */
+    opts.size_limit = 10;
+    decode_all_ways("aaaaaaaaaaaaaaaaaaaa\r\nbbb\r\n.\r\n", 30, &opts, &r);
+    CHECK(r.st.too_big);
+    CHECK_STREQ(buf_str(r.out), "aaaaaaaaaa");
+    CHECK_INTEQ(r.st.size, 27);
+    buf_free(&r.out);
+    opts.size_limit = 5;
+    decode_all_ways("abcd\r\nxy\r\n.\r\n", 13, &opts, &r);
+    CHECK(r.st.too_big);
+    CHECK_STREQ(buf_str(r.out), "abcd"); /* the CR of the CRLF is the 5th byte */
+    buf_free(&r.out);
+
     /* a large message past the limit keeps memory bounded */
     {
         struct smtp_data *d;
