@@ -17,6 +17,9 @@
  *  - past size_limit nothing more is stored, but the input is still read
  *    to the real end of data, so the session stays in step with the client.
  *
+ * The encoder (smtp_data_enc_*) is the exact inverse for what the decoder
+ * stores: decoding its output gives back the input, line ends included.
+ *
  * Security: this is the code that decides where a message ends. It is
  * byte-driven and has no lookahead beyond its state, so the result does not
  * depend on how the network splits the input (the unit tests feed every
@@ -342,4 +345,74 @@ int smtp_data_check(const struct smtp_data *d, struct smtp_resp *resp_r)
         return -1;
     }
     return 0;
+}
+
+struct smtp_data_enc {
+    bool dot_stuff;    /* DATA (true) or BDAT (false) */
+    size_t line_limit; /* break longer lines; 0 = never */
+    bool bol;          /* at the start of a line */
+    size_t line_len;   /* bytes written on the current line */
+    bool ended;
+};
+
+/* Create an encoder for one message. */
+struct smtp_data_enc *smtp_data_enc_create(bool dot_stuff, size_t line_limit)
+{
+    struct smtp_data_enc *e = mem_alloc(sizeof(*e));
+
+    e->dot_stuff = dot_stuff;
+    e->line_limit = line_limit;
+    e->bol = true;
+    return e;
+}
+
+/* Free an encoder; clear the caller's pointer. */
+void smtp_data_enc_free(struct smtp_data_enc **ep)
+{
+    MEM_FREE(ep);
+}
+
+/* Encode the next piece of the queue representation onto out. */
+void smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t len, struct buf *out)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t j = i, room;
+        if (in[i] == '\n') {
+            buf_append(out, "\r\n", 2);
+            e->bol = true;
+            e->line_len = 0;
+            i++;
+            continue;
+        }
+        if (e->line_limit && e->line_len >= e->line_limit) {
+            buf_append(out, "\r\n", 2);
+            e->bol = true;
+            e->line_len = 0;
+        }
+        if (e->bol && e->dot_stuff && in[i] == '.')
+            buf_putc(out, '.');
+        e->bol = false;
+        /* a run up to the next LF or the line limit */
+        room = e->line_limit ? e->line_limit - e->line_len : len - i;
+        while (j < len && in[j] != '\n' && (size_t)(j - i) < room)
+            j++;
+        buf_append(out, in + i, j - i);
+        e->line_len += j - i;
+        i = j;
+    }
+}
+
+/* Finish: end an unfinished last line, and add the end of data for DATA. */
+void smtp_data_enc_end(struct smtp_data_enc *e, struct buf *out)
+{
+    if (e->ended)
+        return;
+    if (!e->bol)
+        buf_append(out, "\r\n", 2);
+    if (e->dot_stuff)
+        buf_append(out, ".\r\n", 3);
+    e->ended = true;
+    e->bol = true;
 }

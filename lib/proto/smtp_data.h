@@ -67,4 +67,18 @@ void smtp_bdat_end(struct smtp_data *d, struct buf *out);
 const struct smtp_data_stats *smtp_data_stats(const struct smtp_data *d);
 int smtp_data_check(const struct smtp_data *d, struct smtp_resp *resp_r);
 
+/*
+ * The other direction, for the SMTP/LMTP client: queue representation (LF
+ * lines) to wire format. Each LF becomes CRLF, a line that starts with "."
+ * gets another one (DATA only, not BDAT), and smtp_data_enc_end() finishes
+ * the last line and, for DATA, appends ".\r\n". With line_limit > 0 a line
+ * longer than that is broken with CRLF (Postfix smtp_line_length_limit).
+ */
+struct smtp_data_enc;
+
+struct smtp_data_enc *smtp_data_enc_create(bool dot_stuff, size_t line_limit);
+void smtp_data_enc_free(struct smtp_data_enc **ep);
+void smtp_data_enc_feed(struct smtp_data_enc *e, const char *in, size_t len, struct buf *out);
+void smtp_data_enc_end(struct smtp_data_enc *e, struct buf *out);
+
 #endif

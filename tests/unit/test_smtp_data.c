@@ -461,6 +461,99 @@ static void test_random_inputs(void)
     }
 }
 
+/* Encode whole or byte by byte. */
+static void encode(const char *in, size_t len, bool stuff, size_t limit, bool bytewise,
+                   struct buf *out)
+{
+    struct smtp_data_enc *e = smtp_data_enc_create(stuff, limit);
+
+    if (bytewise)
+        for (size_t i = 0; i < len; i++)
+            smtp_data_enc_feed(e, in + i, 1, out);
+    else
+        smtp_data_enc_feed(e, in, len, out);
+    smtp_data_enc_end(e, out);
+    smtp_data_enc_end(e, out); /* idempotent */
+    smtp_data_enc_free(&e);
+    CHECK(e == NULL);
+}
+
+static void test_encode(void)
+{
+    static const struct {
+        const char *in;
+        bool stuff;
+        size_t limit;
+        const char *out;
+    } t[] = {
+        {"Hello\n", true, 0, "Hello\r\n.\r\n"},
+        {"", true, 0, ".\r\n"},
+        {"", false, 0, ""},
+        {"no newline", true, 0, "no newline\r\n.\r\n"},
+        {".\n..x\na.b\n", true, 0, "..\r\n...x\r\na.b\r\n.\r\n"},
+        {".\n..x\n", false, 0, ".\r\n..x\r\n"},
+        {"a\rb\n", true, 0, "a\rb\r\n.\r\n"},
+        {"a\r\n", true, 0, "a\r\r\n.\r\n"},
+        {"\n\n", true, 0, "\r\n\r\n.\r\n"},
+        {"abcdefgh\n", true, 4, "abcd\r\nefgh\r\n.\r\n"},
+        {"abcdefghi\n", true, 4, "abcd\r\nefgh\r\ni\r\n.\r\n"},
+        {"abcd.efg\n", true, 4, "abcd\r\n..efg\r\n.\r\n"}, /* the break starts a line */
+        {"ab\ncd\n", true, 2, "ab\r\ncd\r\n.\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            struct buf *out = buf_create(0);
+            encode(t[i].in, strlen(t[i].in), t[i].stuff, t[i].limit, bytewise, out);
+            if (strcmp(buf_str(out), t[i].out) != 0)
+                fprintf(stderr, "  encode case %zu bytewise %d\n", i, bytewise);
+            CHECK_STREQ(buf_str(out), t[i].out);
+            buf_free(&out);
+        }
+    }
+}
+
+/* decode(encode(x)) == x for random queue content, DATA and BDAT. */
+static void test_encode_round_trip(void)
+{
+    static const char alphabet[] = "\n\r.x.\n";
+    unsigned long seed = 777;
+    char in[80];
+
+    for (int n = 0; n < 3000 && !test_case_failed; n++) {
+        size_t len = rng_next(&seed) % sizeof(in);
+        struct buf *wire = buf_create(0), *back = buf_create(0), *expect = buf_create(0);
+        struct smtp_data *d = smtp_data_create(NULL);
+        size_t used;
+        for (size_t i = 0; i < len; i++)
+            in[i] = alphabet[rng_next(&seed) % (sizeof(alphabet) - 1)];
+        buf_append(expect, in, len);
+        if (len > 0 && in[len - 1] != '\n')
+            buf_putc(expect, '\n');
+
+        encode(in, len, true, 0, false, wire);
+        CHECK_INTEQ(smtp_data_feed(d, buf_str(wire), buf_len(wire), &used, back), 1);
+        CHECK_INTEQ(used, buf_len(wire));
+        CHECK_INTEQ(smtp_data_stats(d)->bare_lf, 0);
+        CHECK_INTEQ(buf_len(back), buf_len(expect));
+        CHECK(memcmp(buf_str(back), buf_str(expect), buf_len(back)) == 0);
+
+        buf_reset(wire);
+        buf_reset(back);
+        smtp_data_reset(d);
+        encode(in, len, false, 0, false, wire);
+        smtp_bdat_feed(d, buf_str(wire), buf_len(wire), back);
+        smtp_bdat_end(d, back);
+        CHECK_INTEQ(buf_len(back), buf_len(expect));
+        CHECK(memcmp(buf_str(back), buf_str(expect), buf_len(back)) == 0);
+        CHECK(!smtp_data_stats(d)->partial_line);
+
+        smtp_data_free(&d);
+        buf_free(&wire);
+        buf_free(&back);
+        buf_free(&expect);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_basic);
@@ -473,5 +566,7 @@ int main(void)
     TEST_RUN(test_reset_and_after_done);
     TEST_RUN(test_bdat);
     TEST_RUN(test_random_inputs);
+    TEST_RUN(test_encode);
+    TEST_RUN(test_encode_round_trip);
     return test_summary();
 }
