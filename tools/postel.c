@@ -55,6 +55,7 @@
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
 #include "lib/util/safe_file.h"
+#include "lib/util/spawn.h"
 
 #define POSTEL_USAGE \
     "usage: postel [-c config_dir] [-v] check|start|start-fg|stop|abort|reload|status"
@@ -629,20 +630,6 @@ static struct argv *postel_master_argv(const char *path, bool foreground)
     return a;
 }
 
-/* Point standard input at /dev/null: master must not read our terminal. */
-static void postel_stdin_null(void)
-{
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0)
-        msg_fatal("open /dev/null: %m");
-    if (fd != STDIN_FILENO) {
-        if (dup2(fd, STDIN_FILENO) < 0)
-            msg_fatal("dup2 /dev/null: %m");
-        close(fd);
-    }
-}
-
 /* Refuse when a master runs already; fatal on error. */
 static void postel_refuse_if_running(const char *pid_path)
 {
@@ -664,48 +651,48 @@ static int postel_start(const char *pid_path)
 {
     char *path;
     struct argv *args;
-    long long deadline;
+    struct spawn_fd fds[1];
+    struct spawn_opts opts = {0};
+    const char *why;
+    char text[100];
     pid_t child;
-    pid_t got;
     int status;
+    int devnull;
+    int r;
 
     if (postel_check() != 0)
         msg_fatal("the configuration check failed: not starting");
     postel_refuse_if_running(pid_path);
     path = postel_master_path();
     args = postel_master_argv(path, false);
+    /* master must not read our terminal; its errors before it detaches go to ours. */
+    if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+        msg_fatal("open /dev/null: %m");
+    fds[0] = (struct spawn_fd){.from = devnull, .to = STDIN_FILENO};
+    opts.path = path;
+    opts.argv = args->argv;
+    opts.fds = fds;
+    opts.nfds = 1;
     msg_info("starting the Postel mail system");
-    fflush(NULL);
-    if ((child = fork()) < 0)
-        msg_fatal("fork: %m");
-    if (child == 0) {
-        postel_stdin_null();
-        execv(path, args->argv);
-        msg_fatal("exec %s: %m", path);
-    }
-    /* master without -f exits once the daemon holds the pid lock and its sockets. */
-    deadline = clock_now_ms() + POSTEL_START_TIMEOUT;
-    while ((got = waitpid(child, &status, WNOHANG)) == 0) {
-        if (clock_remaining_ms(deadline) == 0) {
-            kill(child, SIGKILL);
-            (void)waitpid(child, &status, 0);
-            msg_fatal("mail system startup failed: %s did not report within %d seconds",
-                      path, POSTEL_START_TIMEOUT / 1000);
-        }
-        postel_sleep_ms(POSTEL_POLL_MS);
-    }
-    if (got < 0)
-        msg_fatal("waitpid: %m");
+    if ((child = spawn_start(&opts, &why)) < 0)
+        msg_fatal("mail system startup failed: %s", why);
+    close(devnull);
     argv_free(&args);
+    /* master without -f exits once the daemon holds the pid lock and its sockets. */
+    if ((r = spawn_wait_timeout(child, &status, POSTEL_START_TIMEOUT)) == 0) {
+        kill(child, SIGKILL);
+        (void)spawn_wait(child, &status, false);
+        msg_fatal("mail system startup failed: %s did not report within %d seconds", path,
+                  POSTEL_START_TIMEOUT / 1000);
+    }
+    if (r < 0)
+        msg_fatal("waitpid: %m");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         mem_free(path);
         return 0;
     }
-    if (WIFEXITED(status))
-        msg_fatal("mail system startup failed: %s exited with status %d", path,
-                  WEXITSTATUS(status));
-    msg_fatal("mail system startup failed: %s was killed by signal %d", path,
-              WTERMSIG(status));
+    msg_fatal("mail system startup failed: %s: %s", path,
+              spawn_status_text(status, text, sizeof(text)));
 }
 
 /* postel start-fg: check, then become master in the foreground. */

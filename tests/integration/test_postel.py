@@ -315,3 +315,19 @@ def test_instance_foreground_mode(instance):
     assert instance.stop() == []
     assert not proc_alive(pid)
     assert instance.proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_start_reports_master_failure(instance):
+    """master cannot bind its port: postel start fails with master's exit status."""
+    if not instance.has_daemon("echod"):
+        pytest.skip("echod not built")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        instance.set_master_cf([echod_line(busy.getsockname()[1])])
+        r = instance.postel("start")
+    assert r.returncode == 1
+    assert re.search(r"postel: fatal: mail system startup failed: .*/master: exit status 1",
+                     r.stderr), r.stderr
+    assert instance.pid() is None
