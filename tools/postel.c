@@ -57,7 +57,7 @@
 #include "lib/util/safe_file.h"
 #include "lib/util/spawn.h"
 
-#define POSTEL_USAGE \
+#define POSTEL_USAGE                                                                               \
     "usage: postel [-c config_dir] [-v] check|start|start-fg|stop|abort|reload|status"
 
 /* How long each step may take, in milliseconds. */
@@ -66,13 +66,13 @@
 #define POSTEL_KILL_TIMEOUT (5 * 1000)   /* everything gone after SIGKILL */
 #define POSTEL_POLL_MS 50
 
-#define POSTEL_PIDFILE_MAX 64            /* bytes read from master.pid */
+#define POSTEL_PIDFILE_MAX 64 /* bytes read from master.pid */
 
 /* Who should own a directory (when run as root). */
 enum postel_owner {
-    POSTEL_OWN_ROOT,                     /* root:root */
-    POSTEL_OWN_MAIL,                     /* mail_owner:its primary group */
-    POSTEL_OWN_MAIL_SGID,                /* mail_owner:setgid_group */
+    POSTEL_OWN_ROOT,      /* root:root */
+    POSTEL_OWN_MAIL,      /* mail_owner:its primary group */
+    POSTEL_OWN_MAIL_SGID, /* mail_owner:setgid_group */
 };
 
 /* One queue subdirectory. */
@@ -84,25 +84,21 @@ struct postel_qdir {
 
 /* The queue subdirectories (DESIGN.md section 2); pid/ comes from process_id_directory. */
 static const struct postel_qdir postel_queue_dirs[] = {
-    {"maildrop", POSTEL_OWN_MAIL_SGID, 01730},
-    {"incoming", POSTEL_OWN_MAIL, 0700},
-    {"active", POSTEL_OWN_MAIL, 0700},
-    {"deferred", POSTEL_OWN_MAIL, 0700},
-    {"hold", POSTEL_OWN_MAIL, 0700},
-    {"corrupt", POSTEL_OWN_MAIL, 0700},
-    {"private", POSTEL_OWN_MAIL, 0700},
-    {"public", POSTEL_OWN_MAIL_SGID, 0710},
+    {"maildrop", POSTEL_OWN_MAIL_SGID, 01730}, {"incoming", POSTEL_OWN_MAIL, 0700},
+    {"active", POSTEL_OWN_MAIL, 0700},         {"deferred", POSTEL_OWN_MAIL, 0700},
+    {"hold", POSTEL_OWN_MAIL, 0700},           {"corrupt", POSTEL_OWN_MAIL, 0700},
+    {"private", POSTEL_OWN_MAIL, 0700},        {"public", POSTEL_OWN_MAIL_SGID, 0710},
 };
 
 /* The ids that directories get, decided once per run. */
 struct postel_ids {
-    bool root;                           /* chown at all */
+    bool root; /* chown at all */
     uid_t mail_uid;
     gid_t mail_gid;
     gid_t sgid_gid;
 };
 
-static const char *postel_config_dir;    /* absolute */
+static char *postel_config_dir; /* absolute */
 
 /* Milliseconds to sleep, restarting after signals. */
 static void postel_sleep_ms(long ms)
@@ -288,8 +284,7 @@ static void postel_owner_ids(const struct postel_ids *ids, enum postel_owner own
  * Owners change only when running as root. 0 or -1 with *why_r.
  */
 static int postel_fix_dir(int fd, const char *path, const struct postel_ids *ids,
-                          enum postel_owner owner, mode_t mode, bool created,
-                          const char **why_r)
+                          enum postel_owner owner, mode_t mode, bool created, const char **why_r)
 {
     static char why[PATH_MAX + 128];
     struct stat st;
@@ -315,8 +310,8 @@ static int postel_fix_dir(int fd, const char *path, const struct postel_ids *ids
                 return -1;
             }
             if (!created)
-                msg_info("%s: owner fixed: %ld:%ld (was %ld:%ld)", path, (long)uid,
-                         (long)gid, (long)st.st_uid, (long)st.st_gid);
+                msg_info("%s: owner fixed: %ld:%ld (was %ld:%ld)", path, (long)uid, (long)gid,
+                         (long)st.st_uid, (long)st.st_gid);
             /* chown may clear set-id bits: look again before the mode. */
             if (fstat(fd, &st) < 0) {
                 snprintf(why, sizeof(why), "stat %s: %s", path, strerror(errno));
@@ -396,8 +391,10 @@ static int postel_sub_dir(int top_fd, const char *top, const char *name,
     fd = openat(top_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ELOOP || errno == ENOTDIR)
-            snprintf(why, sizeof(why), "%s is not a directory (or is a symbolic link): "
-                     "move it out of the way", path);
+            snprintf(why, sizeof(why),
+                     "%s is not a directory (or is a symbolic link): "
+                     "move it out of the way",
+                     path);
         else
             snprintf(why, sizeof(why), "open %s: %s", path, strerror(errno));
         *why_r = why;
@@ -429,15 +426,19 @@ static int postel_check_ids(struct postel_ids *ids, const char **why_r)
     if (!ids->root) {
         if (pw == NULL)
             msg_warn("mail_owner: unknown user \"%s\" (not running as root: every "
-                     "directory belongs to the invoking user)", owner);
+                     "directory belongs to the invoking user)",
+                     owner);
         if (gr == NULL)
             msg_warn("setgid_group: unknown group \"%s\" (not running as root: every "
-                     "directory belongs to the invoking user)", group);
+                     "directory belongs to the invoking user)",
+                     group);
         return 0;
     }
     if (pw == NULL) {
-        snprintf(why, sizeof(why), "mail_owner: unknown user \"%s\": create it (e.g. "
-                 "adduser --system --group %s) or set mail_owner in main.cf", owner, owner);
+        snprintf(why, sizeof(why),
+                 "mail_owner: unknown user \"%s\": create it (e.g. "
+                 "adduser --system --group %s) or set mail_owner in main.cf",
+                 owner, owner);
         *why_r = why;
         return -1;
     }
@@ -449,8 +450,10 @@ static int postel_check_ids(struct postel_ids *ids, const char **why_r)
     ids->mail_uid = pw->pw_uid;
     ids->mail_gid = pw->pw_gid;
     if (gr == NULL) {
-        snprintf(why, sizeof(why), "setgid_group: unknown group \"%s\": create it (e.g. "
-                 "addgroup --system %s) or set setgid_group in main.cf", group, group);
+        snprintf(why, sizeof(why),
+                 "setgid_group: unknown group \"%s\": create it (e.g. "
+                 "addgroup --system %s) or set setgid_group in main.cf",
+                 group, group);
         *why_r = why;
         return -1;
     }
@@ -460,8 +463,10 @@ static int postel_check_ids(struct postel_ids *ids, const char **why_r)
         return -1;
     }
     if (gr->gr_gid == ids->mail_gid) {
-        snprintf(why, sizeof(why), "setgid_group: group \"%s\" must not be the group of "
-                 "mail_owner \"%s\"", group, owner);
+        snprintf(why, sizeof(why),
+                 "setgid_group: group \"%s\" must not be the group of "
+                 "mail_owner \"%s\"",
+                 group, owner);
         *why_r = why;
         return -1;
     }
@@ -506,8 +511,8 @@ static void postel_check_commands(const struct mastercf *cf)
         else
             snprintf(path, sizeof(path), "%s/%s", daemon_dir, cmd);
         if (access(path, X_OK) < 0)
-            msg_warn("%s, line %d: service %s: cannot execute %s: %m", e->file, e->line,
-                     e->service, path);
+            msg_warn("%s, line %d: service %s: cannot execute %s: %m", e->file, e->line, e->service,
+                     path);
     }
 }
 
@@ -558,8 +563,7 @@ static int postel_check(void)
         msg_fatal("%s", why);
 
     queue_dir = config_str("queue_directory");
-    if ((qfd = postel_top_dir("queue_directory", queue_dir, &ids, POSTEL_OWN_ROOT, 0755,
-                              &why)) < 0)
+    if ((qfd = postel_top_dir("queue_directory", queue_dir, &ids, POSTEL_OWN_ROOT, 0755, &why)) < 0)
         msg_fatal("%s", why);
     for (size_t i = 0; i < sizeof(postel_queue_dirs) / sizeof(postel_queue_dirs[0]); i++) {
         const struct postel_qdir *q = &postel_queue_dirs[i];
@@ -571,8 +575,8 @@ static int postel_check(void)
     }
     pid_dir = config_str("process_id_directory");
     if (*pid_dir == '/') {
-        int pfd = postel_top_dir("process_id_directory", pid_dir, &ids, POSTEL_OWN_ROOT, 0755,
-                                 &why);
+        int pfd =
+            postel_top_dir("process_id_directory", pid_dir, &ids, POSTEL_OWN_ROOT, 0755, &why);
 
         if (pfd < 0) {
             msg_error("%s", why);
@@ -580,10 +584,11 @@ static int postel_check(void)
         } else {
             close(pfd);
         }
-    } else if (*pid_dir == '\0' || strchr(pid_dir, '/') != NULL || strcmp(pid_dir, ".") == 0
-               || strcmp(pid_dir, "..") == 0) {
+    } else if (*pid_dir == '\0' || strchr(pid_dir, '/') != NULL || strcmp(pid_dir, ".") == 0 ||
+               strcmp(pid_dir, "..") == 0) {
         msg_error("process_id_directory: \"%s\" must be one directory name inside "
-                  "queue_directory, or an absolute path", pid_dir);
+                  "queue_directory, or an absolute path",
+                  pid_dir);
         errors++;
     } else if (postel_sub_dir(qfd, queue_dir, pid_dir, &ids, POSTEL_OWN_ROOT, 0755, &why) < 0) {
         msg_error("%s", why);
@@ -592,8 +597,7 @@ static int postel_check(void)
     close(qfd);
 
     data_dir = config_str("data_directory");
-    if ((dfd = postel_top_dir("data_directory", data_dir, &ids, POSTEL_OWN_MAIL, 0700,
-                              &why)) < 0) {
+    if ((dfd = postel_top_dir("data_directory", data_dir, &ids, POSTEL_OWN_MAIL, 0700, &why)) < 0) {
         msg_error("%s", why);
         errors++;
     } else {
@@ -820,10 +824,37 @@ static char *postel_absolute_dir(const char *dir)
     return real;
 }
 
+/* Command handlers that share one shape. */
+static int postel_cmd_check(const char *pid_path)
+{
+    (void)pid_path;
+    return postel_check();
+}
+
+static int postel_cmd_stop(const char *pid_path)
+{
+    return postel_stop(pid_path, true);
+}
+
+static int postel_cmd_abort(const char *pid_path)
+{
+    return postel_stop(pid_path, false);
+}
+
+/* The commands. */
+static const struct postel_cmd {
+    const char *name;
+    int (*fn)(const char *pid_path);
+} postel_cmds[] = {
+    {"check", postel_cmd_check}, {"start", postel_start},     {"start-fg", postel_start_fg},
+    {"stop", postel_cmd_stop},   {"abort", postel_cmd_abort}, {"reload", postel_reload},
+    {"status", postel_status},
+};
+
 int main(int argc, char **argv)
 {
+    const struct postel_cmd *cmd = NULL;
     const char *dir = NULL;
-    const char *cmd;
     char *pid_path;
     int status;
     int ch;
@@ -844,7 +875,11 @@ int main(int argc, char **argv)
     }
     if (optind != argc - 1)
         msg_fatal(POSTEL_USAGE);
-    cmd = argv[optind];
+    for (size_t i = 0; i < sizeof(postel_cmds) / sizeof(postel_cmds[0]); i++)
+        if (strcmp(argv[optind], postel_cmds[i].name) == 0)
+            cmd = &postel_cmds[i];
+    if (cmd == NULL)
+        msg_fatal("unknown command \"%s\"; %s", argv[optind], POSTEL_USAGE);
     if (dir == NULL)
         dir = config_dir_default();
     postel_config_dir = postel_absolute_dir(dir);
@@ -852,34 +887,12 @@ int main(int argc, char **argv)
     if (setenv(MASTER_ENV_CONFIG_DIR, postel_config_dir, 1) < 0)
         msg_fatal("setenv: %m");
 
-    if (strcmp(cmd, "check") == 0) {
-        status = postel_check();
-        config_reset();
-        mem_free((void *)postel_config_dir);
-        return status;
-    }
-    if (strcmp(cmd, "start") != 0 && strcmp(cmd, "start-fg") != 0 && strcmp(cmd, "stop") != 0
-        && strcmp(cmd, "abort") != 0 && strcmp(cmd, "reload") != 0
-        && strcmp(cmd, "status") != 0)
-        msg_fatal("unknown command \"%s\"; %s", cmd, POSTEL_USAGE);
-
-    /* start, start-fg and reload check master.cf too (postel_check). */
+    /* check, start, start-fg and reload read everything again (postel_check). */
     postel_read_main();
     pid_path = postel_pid_path();
-    if (strcmp(cmd, "start") == 0)
-        status = postel_start(pid_path);
-    else if (strcmp(cmd, "start-fg") == 0)
-        status = postel_start_fg(pid_path);
-    else if (strcmp(cmd, "stop") == 0)
-        status = postel_stop(pid_path, true);
-    else if (strcmp(cmd, "abort") == 0)
-        status = postel_stop(pid_path, false);
-    else if (strcmp(cmd, "reload") == 0)
-        status = postel_reload(pid_path);
-    else
-        status = postel_status(pid_path);
+    status = cmd->fn(pid_path);
     mem_free(pid_path);
     config_reset();
-    mem_free((void *)postel_config_dir);
+    MEM_FREE(&postel_config_dir);
     return status;
 }
