@@ -239,6 +239,8 @@ class Instance:
     # Every Instance made in this process, so that a test runner can stop leftovers.
     created = []
 
+    free_port = staticmethod(free_port)
+
     def __init__(self, tmpdir, build_dir, config=None, master_cf=None, daemons=None,
                  name=None):
         """tmpdir holds the instance (or tmpdir/name when name is given); build_dir is the
