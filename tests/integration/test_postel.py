@@ -331,3 +331,47 @@ def test_start_reports_master_failure(instance):
     assert re.search(r"postel: fatal: mail system startup failed: .*/master: exit status 1",
                      r.stderr), r.stderr
     assert instance.pid() is None
+
+
+FAKE_MASTER = '''#!/usr/bin/python3
+# A master that ignores SIGTERM, as does its child: postel stop must force them.
+import fcntl, os, signal, sys, time
+r, w = os.pipe()
+if os.fork() > 0:
+    os.close(w)
+    sys.exit(0 if os.read(r, 1) == b"R" else 1)
+os.setsid()
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+fd = os.open(%(pid_file)r, os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, b"%%10d\\n" %% os.getpid())
+devnull = os.open("/dev/null", os.O_RDWR)
+for n in (0, 1, 2):
+    os.dup2(devnull, n)
+if os.fork() == 0:
+    os.close(w)
+    while True:
+        time.sleep(1)
+os.write(w, b"R")
+while True:
+    time.sleep(1)
+'''
+
+
+def test_stop_forces_a_stuck_master(instance):
+    fake = os.path.join(instance.dir, "fake-master")
+    with open(fake, "w") as f:
+        f.write(FAKE_MASTER % {"pid_file": instance.pid_file})
+    os.chmod(fake, 0o755)
+    os.unlink(os.path.join(instance.libexec, "master"))
+    os.symlink(fake, os.path.join(instance.libexec, "master"))
+    r = instance.postel("start")
+    assert r.returncode == 0, r.stderr
+    pid = wait_for("the fake master", instance.pid, 10)
+    kids = wait_for("the fake master's child", instance.children, 10)
+    r = instance.postel("stop", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "warning: stopping the Postel mail system with force" in r.stderr
+    for p in [pid] + kids:
+        assert not proc_alive(p), "process %d survived" % p
+    assert instance.pid() is None
