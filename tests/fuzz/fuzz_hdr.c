@@ -1,7 +1,7 @@
 /*
  * Fuzz target (libFuzzer) for lib/proto/hdr and addrlist: the header
  * scanner fed whole and byte by byte must agree; each header's value goes
- * through unfolding and the address-list parser.
+ * through unfolding, the address-list parser and RFC 2047 decoding.
  */
 #include "config.h"
 
@@ -11,6 +11,8 @@
 
 #include "lib/proto/addrlist.h"
 #include "lib/proto/hdr.h"
+#include "lib/proto/mailbox.h"
+#include "lib/proto/rfc2047.h"
 #include "lib/util/buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,6 +34,12 @@ static void field(void *ctx, const struct hdr_field *f)
         buf_printf(sum, "<%s>", l->v[i].addr);
     }
     addr_list_free(&l);
+    /* decoded text is clean UTF-8 without line breaks */
+    buf_reset(u);
+    rfc2047_decode(u, f->value, f->value_len);
+    if (!mailbox_utf8_valid(buf_str(u), buf_len(u)) || memchr(buf_str(u), '\n', buf_len(u)) ||
+        memchr(buf_str(u), '\r', buf_len(u)) || memchr(buf_str(u), 0, buf_len(u)))
+        abort();
     buf_free(&u);
 }
 

@@ -3,6 +3,8 @@
  * the input whole and in pieces chosen by the input itself; the results
  * must be identical (a split never moves the end of data), and the end is
  * exactly after the first <CRLF>.<CRLF>. BDAT is checked the same way.
+ * The input taken as queue content must survive encoding for the wire and
+ * decoding again unchanged.
  */
 #include "config.h"
 
@@ -72,6 +74,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (da != (end != NULL) || ua != (end ? (size_t)(end - in) : size))
                 abort();
         }
+    }
+    /* round trip: queue content -> wire -> queue content */
+    {
+        struct smtp_data_enc *e = smtp_data_enc_create(true, 0);
+        struct smtp_data *d = smtp_data_create(NULL);
+        size_t used;
+        buf_reset(a);
+        buf_reset(b);
+        smtp_data_enc_feed(e, in, size, a);
+        smtp_data_enc_end(e, a);
+        if (smtp_data_feed(d, buf_str(a), buf_len(a), &used, b) != 1 || used != buf_len(a))
+            abort();
+        if (buf_len(b) != size + (size > 0 && in[size - 1] != '\n') ||
+            memcmp(buf_str(b), in, size) != 0 || smtp_data_stats(d)->bare_lf != 0)
+            abort();
+        smtp_data_enc_free(&e);
+        smtp_data_free(&d);
     }
     buf_free(&a);
     buf_free(&b);
