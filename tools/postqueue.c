@@ -1,0 +1,507 @@
+/*
+ * postqueue - the user interface to the mail queue: list it (-p, the
+ * Sendmail "mailq" format of Postfix, and -j, one JSON object per message),
+ * flush it (-f), and deliver one deferred message now (-i).
+ *
+ * Listing reads the queue files directly through lib/mail/queue_file.h (in
+ * maildrop, incoming, active, deferred and hold, in that order), so it needs
+ * read access to the queue: root or mail_owner. Flushing only connects to
+ * $queue_directory/public/qmgr (lib/mail/qmgr_nudge.h), which members of
+ * setgid_group may do.
+ *
+ * Security: in production this program is set-gid setgid_group (postdrop),
+ * like Postfix's. Then -c, -o and POSTEL_CONFIG_DIR are refused unless the
+ * real user is root (another main.cf could name another queue), the
+ * environment is reduced to TZ, and nothing is written but the one byte to
+ * qmgr. Queue IDs from the command line are checked with queue_id_valid()
+ * before they reach a path. Every string shown comes from a queue file that
+ * anyone could have submitted, so control characters are replaced in -p
+ * output and escaped in -j output.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/mail/config.h"
+#include "lib/mail/qmgr_nudge.h"
+#include "lib/mail/queue_file.h"
+#include "lib/mail/queue_id.h"
+#include "lib/util/argv.h"
+#include "lib/util/buf.h"
+#include "lib/util/mem.h"
+#include "lib/util/msg.h"
+
+#define POSTQUEUE_USAGE "usage: postqueue [-c config_dir] [-v] -f | -i queue_id | -j | -p | -s site"
+
+/* The queues listed, in Postfix's showq order. */
+static const char *const pq_queues[] = {
+    QUEUE_DIR_MAILDROP, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED, QUEUE_DIR_HOLD,
+};
+
+/* One message as listed. */
+struct pq_msg {
+    const char *queue;
+    const char *id;
+    int64_t arrival; /* seconds */
+    uint64_t size;
+    bool forced_expire;
+    const char *sender;
+    struct queue_file *qf;
+};
+
+/* Length of the valid UTF-8 sequence at s (len bytes left), 0 if invalid. */
+static size_t pq_utf8_len(const unsigned char *s, size_t len)
+{
+    unsigned c = s[0], cp;
+    size_t n;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (len < n)
+        return 0;
+    cp = c & (0xffu >> (n + 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Append s for a terminal: control characters and broken UTF-8 become '?'. */
+static void pq_printable(struct buf *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+
+    for (size_t i = 0; i < len;) {
+        size_t n = pq_utf8_len(p + i, len - i);
+
+        if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
+            buf_putc(out, '?');
+            i++;
+        } else {
+            buf_append(out, p + i, n);
+            i += n;
+        }
+    }
+}
+
+/* Append s as a JSON string (quotes included); broken UTF-8 becomes U+FFFD. */
+static void pq_json_string(struct buf *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+
+    buf_putc(out, '"');
+    for (size_t i = 0; i < len;) {
+        unsigned c = p[i];
+        size_t n;
+
+        if (c == '"' || c == '\\') {
+            buf_putc(out, '\\');
+            buf_putc(out, (int)c);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            switch (c) {
+            case '\n':
+                buf_puts(out, "\\n");
+                break;
+            case '\r':
+                buf_puts(out, "\\r");
+                break;
+            case '\t':
+                buf_puts(out, "\\t");
+                break;
+            default:
+                buf_printf(out, "\\u%04x", c);
+            }
+            i++;
+        } else if ((n = pq_utf8_len(p + i, len - i)) == 0) {
+            buf_puts(out, "\\ufffd");
+            i++;
+        } else {
+            buf_append(out, p + i, n);
+            i += n;
+        }
+    }
+    buf_putc(out, '"');
+}
+
+/* The delay reason of a recipient: its latest diagnostic text, or "". */
+static char *pq_reason(struct queue_file *qf, size_t index)
+{
+    const struct queue_rcpt *r = &queue_file_envelope(qf)->rcpts[index];
+    struct queue_diag diag;
+    const char *why;
+    struct buf *b;
+    const char *text;
+
+    if (r->slot.status != QUEUE_DEFERRED || r->slot.diag_offset == 0)
+        return mem_strdup("");
+    if (queue_file_rcpt_diag(qf, index, &diag, &why) <= 0 || diag.text == NULL)
+        return mem_strdup("");
+    text = diag.text;
+    /* "smtp; 450 ..." reads better without its diagnostic type. */
+    const char *semi = strchr(text, ';');
+    if (semi && semi - text < 16 && strcspn(text, " ") > (size_t)(semi - text)) {
+        text = semi + 1;
+        while (*text == ' ')
+            text++;
+    }
+    b = buf_create(128);
+    if (diag.mta && strncmp(diag.text, "smtp;", 5) == 0)
+        buf_printf(b, "host %s said: %s", diag.mta, text);
+    else
+        buf_puts(b, text);
+    return buf_export(&b);
+}
+
+/* Print one message in the mailq format; returns its size. */
+static uint64_t pq_print_mailq(const struct pq_msg *m, struct buf *out)
+{
+    const struct queue_envelope *env = queue_file_envelope(m->qf);
+    char status = strcmp(m->queue, QUEUE_DIR_ACTIVE) == 0 ? '*'
+                  : strcmp(m->queue, QUEUE_DIR_HOLD) == 0 ? '!'
+                                                          : ' ';
+    char idstat[QUEUE_ID_SIZE + 2];
+    char date[64];
+    time_t t = (time_t)m->arrival;
+    struct tm tm;
+    char *saved = mem_strdup("");
+    struct buf *addr = buf_create(64);
+
+    snprintf(idstat, sizeof(idstat), "%s%c", m->id, status);
+    if (localtime_r(&t, &tm) == NULL || strftime(date, sizeof(date), "%a %b %e %H:%M:%S", &tm) == 0)
+        snprintf(date, sizeof(date), "?");
+    pq_printable(addr, *m->sender ? m->sender : "MAILER-DAEMON");
+    buf_printf(out, "%-17s %8llu %19.19s %s\n", idstat, (unsigned long long)m->size, date,
+               buf_str(addr));
+    for (size_t i = 0; i < env->rcpt_count; i++) {
+        const struct queue_rcpt *r = &env->rcpts[i];
+        char *reason;
+
+        if (queue_status_done(r->slot.status))
+            continue;
+        reason = pq_reason(m->qf, i);
+        /* A "(reason)" line only when it changes, as Postfix does. */
+        if (strcmp(reason, saved) != 0) {
+            struct buf *shown = buf_create(128);
+            int pad;
+
+            pq_printable(shown, *reason ? reason : "reason unavailable");
+            pad = 76 - (int)buf_len(shown);
+            buf_printf(out, "%*s(%s)\n", pad > 0 ? pad : 0, "", buf_str(shown));
+            buf_free(&shown);
+            mem_free(saved);
+            saved = reason;
+        } else {
+            mem_free(reason);
+        }
+        buf_reset(addr);
+        pq_printable(addr, r->address);
+        buf_printf(out, "%-17s %8s %-19s %s\n", "", "", "", buf_str(addr));
+    }
+    mem_free(saved);
+    buf_free(&addr);
+    return m->size;
+}
+
+/* Print one message as a JSON object on one line. */
+static void pq_print_json(const struct pq_msg *m, struct buf *out)
+{
+    const struct queue_envelope *env = queue_file_envelope(m->qf);
+    bool first = true;
+
+    buf_puts(out, "{\"queue_name\": ");
+    pq_json_string(out, m->queue);
+    buf_puts(out, ", \"queue_id\": ");
+    pq_json_string(out, m->id);
+    buf_printf(out, ", \"arrival_time\": %lld, \"message_size\": %llu, \"forced_expire\": %s",
+               (long long)m->arrival, (unsigned long long)m->size,
+               m->forced_expire ? "true" : "false");
+    buf_puts(out, ", \"sender\": ");
+    pq_json_string(out, m->sender);
+    buf_puts(out, ", \"recipients\": [");
+    for (size_t i = 0; i < env->rcpt_count; i++) {
+        const struct queue_rcpt *r = &env->rcpts[i];
+        char *reason;
+
+        if (queue_status_done(r->slot.status))
+            continue;
+        buf_puts(out, first ? "{\"address\": " : ", {\"address\": ");
+        first = false;
+        pq_json_string(out, r->address);
+        reason = pq_reason(m->qf, i);
+        if (*reason) {
+            buf_puts(out, ", \"delay_reason\": ");
+            pq_json_string(out, reason);
+        }
+        mem_free(reason);
+        buf_putc(out, '}');
+    }
+    buf_puts(out, "]}\n");
+}
+
+/* Write out and empty the buffer; fatal on a write error (a closed pipe ends us anyway). */
+static void pq_flush(struct buf *out)
+{
+    if (buf_len(out) > 0 && fwrite(buf_str(out), 1, buf_len(out), stdout) != buf_len(out))
+        msg_fatal("write standard output: %m");
+    buf_reset(out);
+}
+
+/* List the queue (-p or -j). */
+static int pq_list(bool json)
+{
+    struct buf *out = buf_create(4096);
+    unsigned long long total = 0, count = 0;
+    const char *why;
+
+    for (size_t q = 0; q < sizeof(pq_queues) / sizeof(pq_queues[0]); q++) {
+        struct argv *ids = argv_create(16);
+        struct stat st;
+
+        if (queue_file_list(pq_queues[q], ids, &why) < 0) {
+            if (errno == ENOENT && stat(pq_queues[q], &st) < 0) {
+                argv_free(&ids);
+                continue;
+            }
+            if (errno == EACCES)
+                msg_fatal("%s: listing the queue needs root or mail_owner privileges", why);
+            msg_fatal("%s", why);
+        }
+        for (size_t i = 0; i < ids->argc; i++) {
+            struct buf *path = buf_create(64);
+            struct pq_msg m = {.queue = pq_queues[q], .id = ids->argv[i]};
+            int ret;
+
+            queue_file_name(path, pq_queues[q], ids->argv[i]);
+            ret = queue_file_open(buf_str(path), 0, &m.qf, &why);
+            buf_free(&path);
+            if (ret != 1) {
+                /* Gone meanwhile (delivered, moved) or not ours to judge: skip. */
+                if (ret == 0 || errno != ENOENT)
+                    msg_warn("%s/%s: %s", pq_queues[q], ids->argv[i], why);
+                continue;
+            }
+            const struct queue_envelope *env = queue_file_envelope(m.qf);
+            const char *fe = queue_file_attr(m.qf, "forced_expire");
+
+            m.arrival = (int64_t)(env->arrival / 1000000);
+            m.size = queue_file_content_length(m.qf);
+            m.sender = env->sender;
+            m.forced_expire = fe && (strcmp(fe, "1") == 0 || strcmp(fe, "yes") == 0);
+            if (json) {
+                pq_print_json(&m, out);
+            } else {
+                if (count == 0)
+                    buf_printf(out, "%-17s %8s %-19s %s\n", "----Queue ID-----", "--Size--",
+                               "---Arrival Time----", "--Sender/Recipient------");
+                else
+                    buf_putc(out, '\n');
+                total += pq_print_mailq(&m, out);
+            }
+            count++;
+            queue_file_free(&m.qf);
+            pq_flush(out);
+        }
+        argv_free(&ids);
+    }
+    if (!json) {
+        if (count == 0)
+            buf_puts(out, "Mail queue is empty\n");
+        else
+            buf_printf(out, "\n-- %llu Kbytes in %llu Request%s.\n", total / 1024, count,
+                       count == 1 ? "" : "s");
+    }
+    pq_flush(out);
+    buf_free(&out);
+    if (fflush(stdout) != 0)
+        msg_fatal("write standard output: %m");
+    return 0;
+}
+
+/* Ask qmgr to retry all deferred mail now (-f). */
+static int pq_flush_queue(void)
+{
+    const char *why;
+
+    static const char flush_request[] = {QMGR_REQ_FLUSH, 0};
+
+    if (qmgr_trigger(NULL, flush_request, &why) < 0) {
+        msg_error("Cannot flush mail queue - mail system is down? (%s)", why);
+        return EX_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/*
+ * Deliver one deferred message now (-i): mark its deferred recipients due
+ * and move it to incoming/, where qmgr picks it up at the nudge. That needs
+ * write access to the queue; without it, ask for a flush of everything.
+ */
+static int pq_deliver_one(const char *id)
+{
+    struct queue_file *qf;
+    struct buf *path;
+    const char *why;
+    int ret;
+
+    if (!queue_id_valid(id))
+        msg_fatal("invalid queue ID: \"%.40s\"", id);
+    path = buf_create(64);
+    queue_file_name(path, QUEUE_DIR_DEFERRED, id);
+    ret = queue_file_open(buf_str(path), QUEUE_OPEN_RDWR | QUEUE_OPEN_LOCK, &qf, &why);
+    buf_free(&path);
+    if (ret < 0 && (errno == EACCES || errno == EPERM)) {
+        msg_warn("no write access to the queue: asking the queue manager to flush all deferred mail");
+        return pq_flush_queue();
+    }
+    if (ret < 0 && errno == ENOENT) {
+        msg_error("%s: no such message in the deferred queue", id);
+        return EX_UNAVAILABLE;
+    }
+    if (ret != 1) {
+        msg_error("%s: %s", id, why);
+        return EX_UNAVAILABLE;
+    }
+    const struct queue_envelope *env = queue_file_envelope(qf);
+    for (size_t i = 0; i < env->rcpt_count; i++) {
+        struct queue_slot slot = env->rcpts[i].slot;
+
+        if (slot.status != QUEUE_DEFERRED || slot.next_retry == 0)
+            continue;
+        slot.next_retry = 0;
+        if (queue_file_rcpt_update(qf, i, &slot, NULL, QUEUE_UPDATE_NOSYNC, &why) < 0)
+            msg_fatal("%s: update: %s", id, why);
+    }
+    if (queue_file_sync(qf, &why) < 0)
+        msg_fatal("%s: %s", id, why);
+    queue_file_free(&qf);
+    if (queue_file_move(QUEUE_DIR_DEFERRED, QUEUE_DIR_INCOMING, id, &why) < 0) {
+        msg_error("%s: %s", id, why);
+        return EX_UNAVAILABLE;
+    }
+    if (qmgr_nudge(NULL, &why) < 0)
+        msg_warn("cannot nudge the queue manager (%s); it picks the message up at its next queue scan",
+                 why);
+    return 0;
+}
+
+/* Keep only TZ in the environment of a set-gid run. */
+static void pq_clean_env(void)
+{
+    const char *tz = getenv("TZ");
+    char *keep = tz ? mem_strdup(tz) : NULL;
+
+    if (clearenv() != 0)
+        msg_fatal("clearenv failed");
+    if (keep && setenv("TZ", keep, 1) < 0)
+        msg_fatal("setenv: %m");
+    mem_free(keep);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    const char *why;
+    const char *id = NULL, *site = NULL;
+    bool privileged_run = getuid() != 0 && (getgid() != getegid() || getuid() != geteuid());
+    int mode = 0;
+    int ch;
+
+    msg_init("postqueue", MSG_TO_STDERR | MSG_TO_SYSLOG);
+    if (privileged_run) {
+        if (getenv("POSTEL_CONFIG_DIR"))
+            msg_fatal("POSTEL_CONFIG_DIR is not allowed for a set-gid postqueue (run it as root)");
+        pq_clean_env();
+    }
+    while ((ch = getopt(argc, argv, "c:fi:jps:v")) != -1) {
+        switch (ch) {
+        case 'c':
+            if (privileged_run)
+                msg_fatal("-c is not allowed for a set-gid postqueue (run it as root)");
+            dir = optarg;
+            break;
+        case 'f':
+        case 'j':
+        case 'p':
+            if (mode && mode != ch)
+                msg_fatal("%s", POSTQUEUE_USAGE);
+            mode = ch;
+            break;
+        case 'i':
+            if (mode && mode != ch)
+                msg_fatal("%s", POSTQUEUE_USAGE);
+            mode = ch;
+            id = optarg;
+            break;
+        case 's':
+            if (mode && mode != ch)
+                msg_fatal("%s", POSTQUEUE_USAGE);
+            mode = ch;
+            site = optarg;
+            break;
+        case 'v':
+            msg_verbose++;
+            break;
+        default:
+            msg_fatal("%s", POSTQUEUE_USAGE);
+        }
+    }
+    if (optind != argc || mode == 0)
+        msg_fatal("%s", POSTQUEUE_USAGE);
+    if (dir == NULL)
+        dir = config_dir_default();
+    if (config_read(dir, &why) < 0)
+        msg_fatal("%s", why);
+    const char *logfile = config_str("maillog_file");
+    if (*logfile && !privileged_run && msg_logfile_open(logfile, &why) < 0)
+        msg_warn("open maillog_file %s: %s", logfile, why);
+    const char *queue_dir = config_str("queue_directory");
+    if (chdir(queue_dir) < 0)
+        msg_fatal("chdir %s: %m", queue_dir);
+
+    int status;
+    switch (mode) {
+    case 'p':
+        status = pq_list(false);
+        break;
+    case 'j':
+        status = pq_list(true);
+        break;
+    case 'f':
+        status = pq_flush_queue();
+        break;
+    case 'i':
+        status = pq_deliver_one(id);
+        break;
+    default:
+        /* -s: per-site flushing needs a per-destination index (Postfix's flush(8)); not yet. */
+        msg_error("-s %.100s: per-site flushing is not supported yet; use postqueue -f", site);
+        status = EX_UNAVAILABLE;
+        break;
+    }
+    config_reset();
+    return status;
+}
