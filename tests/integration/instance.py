@@ -362,12 +362,13 @@ class Instance:
     def tool(self, name):
         return os.path.join(self.build_dir, "tools", name)
 
-    def run(self, argv, input=None, timeout=60, check=False, env=None):
-        """Run a program to completion (bounded); CompletedProcess with text output."""
+    def run(self, argv, input=None, timeout=60, check=False, env=None, text=True):
+        """Run a program to completion (bounded) with POSTEL_CONFIG_DIR set to this instance;
+        CompletedProcess with text (or, text=False, bytes) output."""
         full_env = dict(os.environ)
         full_env["POSTEL_CONFIG_DIR"] = self.etc
         full_env.update(env or {})
-        r = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
+        r = subprocess.run(argv, input=input, capture_output=True, text=text, timeout=timeout,
                            env=full_env, stdin=None if input is not None else subprocess.DEVNULL)
         if check and r.returncode != 0:
             raise AssertionError("%s exited with %d\nstdout: %s\nstderr: %s"
@@ -386,6 +387,9 @@ class Instance:
 
     def postmap(self, *args, **kw):
         return self.run_tool("postmap", *args, **kw)
+
+    def postalias(self, *args, **kw):
+        return self.run_tool("postalias", *args, **kw)
 
     def check(self):
         """postel check; AssertionError when it fails."""
