@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/proto/mailbox.h"
 
