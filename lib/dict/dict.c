@@ -51,6 +51,7 @@ static const struct dict_type *const dict_types[] = {
 #endif
     &dict_type_static,
     &dict_type_inline,
+    &dict_type_unix,
     NULL,
 };
 

@@ -77,6 +77,7 @@ bool dict_store_nul(const struct dict *d, bool type_default);
 extern const struct dict_type dict_type_hash, dict_type_btree, dict_type_lmdb, dict_type_cdb;
 extern const struct dict_type dict_type_texthash, dict_type_inline, dict_type_static;
 extern const struct dict_type dict_type_cidr, dict_type_regexp, dict_type_pcre;
+extern const struct dict_type dict_type_unix;
 
 /* In-memory table used by texthash: and inline: (dict_mem.c). */
 struct dict_mem;
