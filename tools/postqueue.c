@@ -169,7 +169,7 @@ static char *pq_reason(struct queue_file *qf, size_t index)
             text++;
     }
     b = buf_create(128);
-    if (diag.mta && strncmp(diag.text, "smtp;", 5) == 0)
+    if (diag.mta && *diag.mta && strncmp(diag.text, "smtp;", 5) == 0)
         buf_printf(b, "host %s said: %s", diag.mta, text);
     else
         buf_puts(b, text);

@@ -324,13 +324,79 @@ static void ps_to_corrupt(const char *dir, const char *name, const char *reason,
     buf_free(&to);
 }
 
+/* The queue ID that a queue file's header records (see postel-queue(5)), or false. */
+static bool ps_header_id(const char *path, char id_r[QUEUE_ID_SIZE])
+{
+    static const unsigned char magic[8] = {'P', 'O', 'S', 'T', 'E', 'L', 'Q', '\n'};
+    unsigned char h[32];
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    bool ok;
+
+    if (fd < 0)
+        return false;
+    ok = pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && memcmp(h, magic, sizeof(magic)) == 0 &&
+         queue_id_valid_n((const char *)h + 16, QUEUE_ID_LEN);
+    close(fd);
+    if (ok) {
+        memcpy(id_r, h + 16, QUEUE_ID_LEN);
+        id_r[QUEUE_ID_LEN] = 0;
+    }
+    return ok;
+}
+
+/* -s for one "<id>.msg": valid, misnamed (rename it to its own ID), or corrupt. */
+static void ps_check_file(const char *dir, const char *name, const char *path, long *moved,
+                          long *renamed)
+{
+    struct queue_file *qf;
+    const char *why;
+    char id[QUEUE_ID_SIZE];
+    int ret = queue_file_open(path, 0, &qf, &why);
+
+    if (ret > 0) {
+        queue_file_free(&qf);
+        return;
+    }
+    if (ret < 0) {
+        if (errno != ENOENT) {
+            msg_warn("%s: %s", path, why);
+            ps_errors++;
+        }
+        return;
+    }
+    /* The ID inside the file is the truth: give a misnamed file its own name, then check it. */
+    if (ps_header_id(path, id) && strncmp(id, name, QUEUE_ID_LEN) != 0) {
+        struct buf *to = buf_create(64);
+
+        queue_file_name(to, dir, id);
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, buf_str(to), RENAME_NOREPLACE) == 0) {
+            ret = queue_file_open(buf_str(to), 0, &qf, &why);
+            if (ret > 0) {
+                msg_warn("%s: renamed to %s (the queue ID it records)", path, buf_str(to));
+                (*renamed)++;
+                queue_file_free(&qf);
+            } else if (ret == 0) {
+                char new_name[QUEUE_ID_SIZE + 4];
+
+                snprintf(new_name, sizeof(new_name), "%s%s", id, QUEUE_SUFFIX_MSG);
+                ps_to_corrupt(dir, new_name, why, moved);
+            }
+            buf_free(&to);
+            return;
+        }
+        buf_free(&to);
+        ps_to_corrupt(dir, name, "misnamed, and its own name is taken", moved);
+        return;
+    }
+    ps_to_corrupt(dir, name, why, moved);
+}
+
 /* -s for one queue directory. */
 static void ps_check_dir(const char *dir, long *tmp_removed, long *moved, long *renamed)
 {
     DIR *d = opendir(dir);
     struct argv *names = argv_create(64);
     struct dirent *de;
-    const char *why;
     time_t now = time(NULL);
 
     if (d == NULL) {
@@ -375,37 +441,7 @@ static void ps_check_dir(const char *dir, long *tmp_removed, long *moved, long *
                 }
             }
         } else {
-            struct queue_file *qf;
-            int ret = queue_file_open(buf_str(path), 0, &qf, &why);
-
-            if (ret == 0) {
-                ps_to_corrupt(dir, name, why, moved);
-            } else if (ret < 0) {
-                if (errno != ENOENT) {
-                    msg_warn("%s: %s", buf_str(path), why);
-                    ps_errors++;
-                }
-            } else {
-                char id[QUEUE_ID_SIZE];
-
-                snprintf(id, sizeof(id), "%.*s", QUEUE_ID_LEN, name);
-                if (strcmp(queue_file_id(qf), id) != 0) {
-                    /* The ID inside the file is the truth: give the file its own name. */
-                    struct buf *to = buf_create(64);
-
-                    queue_file_name(to, dir, queue_file_id(qf));
-                    if (renameat2(AT_FDCWD, buf_str(path), AT_FDCWD, buf_str(to), RENAME_NOREPLACE) ==
-                        0) {
-                        msg_warn("%s: renamed to %s (the queue ID it records)", buf_str(path),
-                                 buf_str(to));
-                        (*renamed)++;
-                    } else {
-                        ps_to_corrupt(dir, name, "misnamed, and its own name is taken", moved);
-                    }
-                    buf_free(&to);
-                }
-                queue_file_free(&qf);
-            }
+            ps_check_file(dir, name, buf_str(path), moved, renamed);
         }
         buf_free(&path);
     }
