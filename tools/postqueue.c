@@ -374,7 +374,8 @@ static int pq_deliver_one(const char *id)
     ret = queue_file_open(buf_str(path), QUEUE_OPEN_RDWR | QUEUE_OPEN_LOCK, &qf, &why);
     buf_free(&path);
     if (ret < 0 && (errno == EACCES || errno == EPERM)) {
-        msg_warn("no write access to the queue: asking the queue manager to flush all deferred mail");
+        msg_warn(
+            "no write access to the queue: asking the queue manager to flush all deferred mail");
         return pq_flush_queue();
     }
     if (ret < 0 && errno == ENOENT) {
@@ -403,8 +404,9 @@ static int pq_deliver_one(const char *id)
         return EX_UNAVAILABLE;
     }
     if (qmgr_nudge(NULL, &why) < 0)
-        msg_warn("cannot nudge the queue manager (%s); it picks the message up at its next queue scan",
-                 why);
+        msg_warn(
+            "cannot nudge the queue manager (%s); it picks the message up at its next queue scan",
+            why);
     return 0;
 }
 

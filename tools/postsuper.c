@@ -40,11 +40,12 @@
 #include "lib/util/msg.h"
 #include "lib/util/safe_file.h"
 
-#define POSTSUPER_USAGE                                                                      \
-    "usage: postsuper [-c config_dir] [-v] [-s] [-d queue_id|ALL|-] [-h queue_id|ALL|-] "    \
+#define POSTSUPER_USAGE                                                                            \
+    "usage: postsuper [-c config_dir] [-v] [-s] [-d queue_id|ALL|-] [-h queue_id|ALL|-] "          \
     "[-H queue_id|ALL|-] [-r queue_id|ALL|-] [queue ...]"
 
-#define PS_TEMP_AGE (24 * 60 * 60) /* -s removes .tmp files older than this (Postfix's MAX_TEMP_AGE) */
+#define PS_TEMP_AGE                                                                                \
+    (24 * 60 * 60) /* -s removes .tmp files older than this (Postfix's MAX_TEMP_AGE) */
 #define PS_STDIN_LINE_MAX 1024
 
 enum ps_op { PS_DELETE, PS_HOLD, PS_RELEASE, PS_REQUEUE, PS_OP_COUNT };
@@ -56,24 +57,38 @@ static const struct {
     const char *summary; /* "Deleted: N messages" */
     const char *logged;  /* "QID: removed" */
 } ps_ops[PS_OP_COUNT] = {
-    [PS_DELETE] = {'d', {QUEUE_DIR_HOLD, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED},
-                   "Deleted", "removed"},
-    [PS_HOLD] = {'h', {QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED, NULL},
-                 "Placed on hold", "placed on hold"},
-    [PS_RELEASE] = {'H', {QUEUE_DIR_HOLD, NULL, NULL, NULL}, "Released from hold",
+    [PS_DELETE] = {'d',
+                   {QUEUE_DIR_HOLD, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED},
+                   "Deleted",
+                   "removed"},
+    [PS_HOLD] = {'h',
+                 {QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED, NULL},
+                 "Placed on hold",
+                 "placed on hold"},
+    [PS_RELEASE] = {'H',
+                    {QUEUE_DIR_HOLD, NULL, NULL, NULL},
+                    "Released from hold",
                     "released from hold"},
-    [PS_REQUEUE] = {'r', {QUEUE_DIR_HOLD, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED},
-                    "Requeued", "requeued"},
+    [PS_REQUEUE] = {'r',
+                    {QUEUE_DIR_HOLD, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED},
+                    "Requeued",
+                    "requeued"},
 };
 
 /* Queue names a user may name on the command line. */
 static const char *const ps_queue_names[] = {
-    QUEUE_DIR_HOLD, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED,
+    QUEUE_DIR_HOLD,
+    QUEUE_DIR_INCOMING,
+    QUEUE_DIR_ACTIVE,
+    QUEUE_DIR_DEFERRED,
 };
 
 /* Directories that -s checks (maildrop belongs to pickup, and has its own format). */
 static const char *const ps_check_dirs[] = {
-    QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED, QUEUE_DIR_HOLD,
+    QUEUE_DIR_INCOMING,
+    QUEUE_DIR_ACTIVE,
+    QUEUE_DIR_DEFERRED,
+    QUEUE_DIR_HOLD,
 };
 
 /* What the command line asked for. */
@@ -160,8 +175,8 @@ static void ps_read_stdin(struct ps_request *req)
                 ;
             continue;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-                           line[len - 1] == ' ' || line[len - 1] == '\t'))
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                           line[len - 1] == '\t'))
             line[--len] = 0;
         char *id = line + strspn(line, " \t");
         if (*id == 0)
@@ -426,7 +441,8 @@ static void ps_check_dir(const char *dir, long *tmp_removed, long *moved, long *
                           (strcmp(name + QUEUE_ID_LEN, QUEUE_SUFFIX_MSG) == 0 ||
                            strcmp(name + QUEUE_ID_LEN, QUEUE_SUFFIX_TMP) == 0);
         if (!S_ISREG(st.st_mode)) {
-            ps_to_corrupt(dir, name, S_ISDIR(st.st_mode) ? "unexpected directory" : "not a regular file",
+            ps_to_corrupt(dir, name,
+                          S_ISDIR(st.st_mode) ? "unexpected directory" : "not a regular file",
                           moved);
         } else if (!well_named) {
             ps_to_corrupt(dir, name, "not a queue file name", moved);
@@ -538,7 +554,8 @@ int main(int argc, char **argv)
         if (!ps_queue_known(argv[i])) {
             char *shown = ps_printable(argv[i]);
 
-            msg_fatal("invalid directory name: \"%s\" (use hold, incoming, active or deferred)", shown);
+            msg_fatal("invalid directory name: \"%s\" (use hold, incoming, active or deferred)",
+                      shown);
         }
         argv_add(req.queues, argv[i]);
     }

@@ -39,11 +39,11 @@
 #include "lib/util/msg.h"
 #include "lib/util/str.h"
 
-#define BOUNCE_WRAP 79          /* Postfix's line_wrap() width */
-#define BOUNCE_INDENT 4         /* continuation indent of wrapped lines */
-#define BOUNCE_CHUNK 65536      /* bytes per read of the original */
-#define BOUNCE_LINE_MAX 65536   /* a header line longer than this ends the header scan */
-#define BOUNCE_MSGID_MAX 998    /* longest Message-ID we copy into References */
+#define BOUNCE_WRAP 79        /* Postfix's line_wrap() width */
+#define BOUNCE_INDENT 4       /* continuation indent of wrapped lines */
+#define BOUNCE_CHUNK 65536    /* bytes per read of the original */
+#define BOUNCE_LINE_MAX 65536 /* a header line longer than this ends the header scan */
+#define BOUNCE_MSGID_MAX 998  /* longest Message-ID we copy into References */
 #define BOUNCE_BOUNDARY_TRIES 20
 
 /* One reported recipient, resolved: strings owned, masked where needed. */
@@ -55,10 +55,10 @@ struct bounce_item {
     char *orig;  /* address as the client gave it, or NULL */
     char *orcpt; /* "rfc822; a@b" decoded from ORCPT, or NULL */
     char dsn[QUEUE_DSN_MAX + 1];
-    char *mta;   /* remote host name for Remote-MTA, or NULL */
+    char *mta;      /* remote host name for Remote-MTA, or NULL */
     char *mta_full; /* as given ("host[addr]"), for the text part */
-    char *dtype; /* diagnostic type: "smtp", "x-unix", ... */
-    char *dtext; /* diagnostic text after "type; " */
+    char *dtype;    /* diagnostic type: "smtp", "x-unix", ... */
+    char *dtext;    /* diagnostic text after "type; " */
     int64_t time;
 };
 
@@ -68,12 +68,12 @@ struct bounce_ctx {
     const struct queue_envelope *env;
     const char *qid;
     const char *hostname;
-    bool utf8;      /* the original is SMTPUTF8 */
-    bool eightbit;  /* the original is 8BITMIME or BINARYMIME */
+    bool utf8;     /* the original is SMTPUTF8 */
+    bool eightbit; /* the original is 8BITMIME or BINARYMIME */
     uint64_t content_len;
-    uint64_t header_len;  /* bytes of the original's header block (lines, no empty line) */
-    bool original_ok;     /* the original could be scanned */
-    char *orig_msgid;     /* Message-ID of the original, or NULL */
+    uint64_t header_len; /* bytes of the original's header block (lines, no empty line) */
+    bool original_ok;    /* the original could be scanned */
+    char *orig_msgid;    /* Message-ID of the original, or NULL */
     struct bounce_item *items;
     size_t count;
 };
@@ -81,12 +81,12 @@ struct bounce_ctx {
 /* One notification to build. */
 struct bounce_job {
     enum bounce_kind kind;
-    const char *recipient;     /* envelope recipient */
-    const char *sender;        /* envelope sender */
-    bool postmaster;           /* postmaster copy or double bounce: no boilerplate */
-    bool double_bounce;        /* the original sender was <> */
-    enum queue_ret ret;        /* what to return of the original */
-    unsigned filter;           /* QUEUE_NOTIFY_* bit the recipient must have; 0 = all */
+    const char *recipient; /* envelope recipient */
+    const char *sender;    /* envelope sender */
+    bool postmaster;       /* postmaster copy or double bounce: no boilerplate */
+    bool double_bounce;    /* the original sender was <> */
+    enum queue_ret ret;    /* what to return of the original */
+    unsigned filter;       /* QUEUE_NOTIFY_* bit the recipient must have; 0 = all */
 };
 
 /* Where the notification goes: memory (bounce_format) or a queue file. */
@@ -255,7 +255,8 @@ static void date_append(struct buf *out, int64_t when)
     struct tm tm;
     char text[100];
 
-    if (localtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm) == 0) {
+    if (localtime_r(&t, &tm) == NULL ||
+        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm) == 0) {
         gmtime_r(&t, &tm);
         strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S +0000 (UTC)", &tm);
     }
@@ -268,8 +269,8 @@ static bool dsn_code_ok(const char *code)
     const char *p = code;
     int digits;
 
-    if (code == NULL || strlen(code) > QUEUE_DSN_MAX || (p[0] != '2' && p[0] != '4' && p[0] != '5') ||
-        p[1] != '.')
+    if (code == NULL || strlen(code) > QUEUE_DSN_MAX ||
+        (p[0] != '2' && p[0] != '4' && p[0] != '5') || p[1] != '.')
         return false;
     p += 2;
     for (int part = 0; part < 2; part++) {
@@ -331,8 +332,7 @@ struct line_reader {
 };
 
 /* Read the next line (without its LF) into line; 1 = got one, 0 = end, -1 = error. */
-static int line_next(struct line_reader *lr, struct buf *line, bool *complete_r,
-                     const char **why_r)
+static int line_next(struct line_reader *lr, struct buf *line, bool *complete_r, const char **why_r)
 {
     buf_reset(line);
     *complete_r = false;
@@ -346,10 +346,9 @@ static int line_next(struct line_reader *lr, struct buf *line, bool *complete_r,
                 return buf_len(line) > 0 ? 1 : 0;
             lr->off = at;
             lr->pos = lr->fill = 0;
-            ret = queue_file_content_pread(lr->qf, at, lr->chunk,
-                                           lr->limit - at < BOUNCE_CHUNK ? (size_t)(lr->limit - at)
-                                                                         : BOUNCE_CHUNK,
-                                           &n, why_r);
+            ret = queue_file_content_pread(
+                lr->qf, at, lr->chunk,
+                lr->limit - at < BOUNCE_CHUNK ? (size_t)(lr->limit - at) : BOUNCE_CHUNK, &n, why_r);
             if (ret < 0)
                 return -1;
             if (ret == 0 || n == 0)
@@ -460,9 +459,9 @@ static int original_contains(struct queue_file *qf, uint64_t len, const char *ne
 
     while (off < len) {
         size_t n;
-        int ret = queue_file_content_pread(qf, off, chunk + keep,
-                                           len - off < BOUNCE_CHUNK ? (size_t)(len - off) : BOUNCE_CHUNK,
-                                           &n, why_r);
+        int ret = queue_file_content_pread(
+            qf, off, chunk + keep, len - off < BOUNCE_CHUNK ? (size_t)(len - off) : BOUNCE_CHUNK,
+            &n, why_r);
         if (ret < 0) {
             found = -1;
             break;
@@ -572,7 +571,8 @@ static int resolve_items(struct bounce_ctx *ctx, const char **why_r)
         it->notify = qr->notify;
         it->action = r->action;
         it->address = mask_dup(qr->address, ctx->utf8);
-        it->orig = qr->orig && strcmp(qr->orig, qr->address) != 0 ? mask_dup(qr->orig, ctx->utf8) : NULL;
+        it->orig =
+            qr->orig && strcmp(qr->orig, qr->address) != 0 ? mask_dup(qr->orig, ctx->utf8) : NULL;
         it->orcpt = orcpt_decode(qr->orcpt, ctx->utf8);
         if (dsn == NULL) {
             int ret = queue_file_rcpt_diag(req->qf, r->index, &diag, why_r);
@@ -591,7 +591,9 @@ static int resolve_items(struct bounce_ctx *ctx, const char **why_r)
             str_copy(it->dsn, sizeof(it->dsn), dsn);
         else
             str_copy(it->dsn, sizeof(it->dsn),
-                     req->kind == BOUNCE_FAILED ? "5.0.0" : req->kind == BOUNCE_DELAYED ? "4.0.0" : "2.0.0");
+                     req->kind == BOUNCE_FAILED    ? "5.0.0"
+                     : req->kind == BOUNCE_DELAYED ? "4.0.0"
+                                                   : "2.0.0");
         item_set_mta(it, mta, ctx->utf8);
         item_set_diag(it, text, ctx->utf8);
         it->time = when ? when : (int64_t)time(NULL);
@@ -704,7 +706,8 @@ static void text_boilerplate(const struct bounce_ctx *ctx, const struct bounce_j
 }
 
 /* Part 1, one recipient: "<addr>: reason", wrapped. */
-static void text_recipient(const struct bounce_job *job, const struct bounce_item *it, struct buf *b)
+static void text_recipient(const struct bounce_job *job, const struct bounce_item *it,
+                           struct buf *b)
 {
     struct buf *line = buf_create(128);
 
@@ -834,9 +837,9 @@ static int copy_original(const struct bounce_ctx *ctx, uint64_t len, bool *ends_
     *ends_nl_r = true;
     while (off < len) {
         size_t n;
-        int r = queue_file_content_pread(ctx->req->qf, off, chunk,
-                                         len - off < BOUNCE_CHUNK ? (size_t)(len - off) : BOUNCE_CHUNK,
-                                         &n, why_r);
+        int r = queue_file_content_pread(
+            ctx->req->qf, off, chunk, len - off < BOUNCE_CHUNK ? (size_t)(len - off) : BOUNCE_CHUNK,
+            &n, why_r);
         if (r < 0) {
             ret = -1;
             break;
@@ -933,8 +936,9 @@ static int build(const struct bounce_ctx *ctx, const struct bounce_job *job, con
     }
     buf_printf(head, "Auto-Submitted: %s\n", job->postmaster ? "auto-generated" : "auto-replied");
     buf_puts(head, "MIME-Version: 1.0\n");
-    buf_printf(head, "Content-Type: multipart/report; report-type=delivery-status;\n"
-                     "\tboundary=\"%s\"\n",
+    buf_printf(head,
+               "Content-Type: multipart/report; report-type=delivery-status;\n"
+               "\tboundary=\"%s\"\n",
                buf_str(boundary));
     if (ctx->eightbit)
         buf_puts(head, "Content-Transfer-Encoding: 8bit\n");

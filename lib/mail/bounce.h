@@ -32,10 +32,13 @@
  *           (ENVID), Arrival-Date; per recipient Final-Recipient,
  *           Original-Recipient (ORCPT), Action, Status, Remote-MTA,
  *           Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until
- *   part 3  the original: message/rfc822 (RET=FULL or no RET: headers and
- *           body, at most bounce_size_limit bytes, cut at a line end),
- *           text/rfc822-headers (RET=HDRS, and always for delay warnings,
- *           success reports and postmaster copies); message/global and
+ *   part 3  the original after a Return-Path: header: message/rfc822 (the
+ *           whole message: failures with RET=FULL or no RET, success
+ *           reports with RET=FULL, double bounces), text/rfc822-headers
+ *           (the header block: RET=HDRS, delay warnings, success reports
+ *           without RET=FULL, postmaster copies, and, as Postfix does, any
+ *           original larger than bounce_size_limit, so that its MIME
+ *           structure is never cut); message/global and
  *           message/global-headers for SMTPUTF8 originals
  *
  * Which recipients are reported: those in the request whose DSN NOTIFY
@@ -117,8 +120,8 @@ struct bounce_request {
     struct queue_file *qf;           /* the original, open for reading (any queue dir) */
     const struct bounce_rcpt *rcpts; /* recipients to report (indexes must be valid) */
     size_t rcpt_count;
-    int64_t retry_until;     /* BOUNCE_DELAYED: Will-Retry-Until, seconds since the
-                                epoch (arrival + maximal_queue_lifetime); 0 = omit */
+    int64_t retry_until;      /* BOUNCE_DELAYED: Will-Retry-Until, seconds since the
+                                 epoch (arrival + maximal_queue_lifetime); 0 = omit */
     const char *incoming_dir; /* where the new file goes; NULL = "incoming" relative to
                                  the current directory (daemons run in queue_directory) */
 };

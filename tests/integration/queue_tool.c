@@ -75,8 +75,8 @@ static int cmd_create(int argc, char **argv)
             ret = queue_file_set_str(qf, QUEUE_F_ENVID, optarg, &why);
             break;
         case 'R':
-            ret = queue_file_set_ret(qf, strcmp(optarg, "hdrs") == 0 ? QUEUE_RET_HDRS : QUEUE_RET_FULL,
-                                     &why);
+            ret = queue_file_set_ret(
+                qf, strcmp(optarg, "hdrs") == 0 ? QUEUE_RET_HDRS : QUEUE_RET_FULL, &why);
             break;
         case 'U':
             ret = queue_file_set_flags(qf, QUEUE_FLAG_SMTPUTF8, &why);

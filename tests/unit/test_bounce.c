@@ -105,7 +105,8 @@ static struct queue_file *make_original(const struct orig_spec *spec)
     if (queue_file_set_str(w, QUEUE_F_SENDER, spec->sender ? spec->sender : "sender@client.example",
                            &why) < 0 ||
         (spec->envid && queue_file_set_str(w, QUEUE_F_ENVID, spec->envid, &why) < 0) ||
-        queue_file_set_ret(w, spec->ret, &why) < 0 || queue_file_set_flags(w, spec->flags, &why) < 0 ||
+        queue_file_set_ret(w, spec->ret, &why) < 0 ||
+        queue_file_set_flags(w, spec->flags, &why) < 0 ||
         queue_file_set_body(w, spec->body, &why) < 0 ||
         queue_file_add_rcpt(w, "a@dest.example", NULL, "rfc822;A+2Borig@dest.example",
                             spec->notify[0], &why) < 0 ||
@@ -130,7 +131,9 @@ static void drop_original(struct queue_file **qfp)
 
 /* The two failed recipients of most tests. */
 static const struct bounce_rcpt failed_rcpts[] = {
-    {.index = 0, .dsn = "5.1.1", .mta = "mx.dest.example[192.0.2.7]",
+    {.index = 0,
+     .dsn = "5.1.1",
+     .mta = "mx.dest.example[192.0.2.7]",
      .text = "smtp; 550 5.1.1 <a@dest.example>: Recipient address rejected: User unknown"},
     {.index = 1, .dsn = "5.2.2", .text = "x-unix; mailbox full"},
 };
@@ -139,8 +142,12 @@ static const struct bounce_rcpt failed_rcpts[] = {
 static char *format(struct queue_file *qf, enum bounce_kind kind, const struct bounce_rcpt *rcpts,
                     size_t count, int *ret_r, struct bounce_message **msg_r)
 {
-    struct bounce_request req = {.kind = kind, .qf = qf, .rcpts = rcpts, .rcpt_count = count,
-                                 .retry_until = kind == BOUNCE_DELAYED ? (int64_t)time(NULL) + 5 * 86400 : 0};
+    struct bounce_request req = {.kind = kind,
+                                 .qf = qf,
+                                 .rcpts = rcpts,
+                                 .rcpt_count = count,
+                                 .retry_until =
+                                     kind == BOUNCE_DELAYED ? (int64_t)time(NULL) + 5 * 86400 : 0};
     struct bounce_message *msg;
     const char *why;
     char *text;
@@ -238,8 +245,9 @@ static void check_structure(const char *text)
     CHECK(b != NULL);
     if (b == NULL)
         return;
-    CHECK(strstr(text, "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=") !=
-          NULL);
+    CHECK(
+        strstr(text, "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=") !=
+        NULL);
     buf_printf(line, "--%s", b);
     CHECK_INTEQ(count_lines(text, buf_str(line)), 3);
     buf_printf(line, "--");
@@ -423,7 +431,8 @@ static void test_size_limit(void)
 /* SMTPUTF8: message/global-delivery-status, message/global, utf-8 address type. */
 static void test_smtputf8(void)
 {
-    struct orig_spec spec = {.sender = "s\xc3\xa9nder@client.example", .flags = QUEUE_FLAG_SMTPUTF8,
+    struct orig_spec spec = {.sender = "s\xc3\xa9nder@client.example",
+                             .flags = QUEUE_FLAG_SMTPUTF8,
                              .body = QUEUE_BODY_8BITMIME};
     struct queue_file *qf = make_original(&spec);
     int ret;
@@ -459,7 +468,8 @@ static void test_masking(void)
     struct orig_spec spec = {0};
     struct queue_file *qf = make_original(&spec);
     static const struct bounce_rcpt evil[] = {
-        {.index = 0, .dsn = "5.7.1",
+        {.index = 0,
+         .dsn = "5.7.1",
          .text = "smtp; 550 bad\r\nX-Evil: injected\n--fake-boundary\n\x01\xff end"},
     };
     int ret;
@@ -544,7 +554,9 @@ static void test_notify_filter(void)
 
     /* A success report goes to the NOTIFY=SUCCESS one only. */
     static const struct bounce_rcpt ok[] = {
-        {.index = 1, .action = BOUNCE_ACTION_DELIVERED, .dsn = "2.0.0",
+        {.index = 1,
+         .action = BOUNCE_ACTION_DELIVERED,
+         .dsn = "2.0.0",
          .text = "x-unix; delivered to mailbox"},
         {.index = 2, .action = BOUNCE_ACTION_DELIVERED, .dsn = "2.0.0"},
     };
@@ -568,7 +580,10 @@ static void test_notify_filter(void)
     struct orig_spec spec2 = {.notify = {QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_SUCCESS, 0, 0}};
     qf = make_original(&spec2);
     static const struct bounce_rcpt relayed[] = {
-        {.index = 0, .action = BOUNCE_ACTION_RELAYED, .dsn = "2.0.0", .mta = "relay.example[192.0.2.9]",
+        {.index = 0,
+         .action = BOUNCE_ACTION_RELAYED,
+         .dsn = "2.0.0",
+         .mta = "relay.example[192.0.2.9]",
          .text = "smtp; 250 2.0.0 Ok: queued"},
     };
     text = format(qf, BOUNCE_SUCCESS, relayed, 1, &ret, NULL);
@@ -582,10 +597,13 @@ static void test_notify_filter(void)
 /* Delay warnings: Action delayed, Will-Retry-Until, headers only, warning text. */
 static void test_delayed(void)
 {
-    struct orig_spec spec = {.ret = QUEUE_RET_FULL, .notify = {QUEUE_NOTIFY_DELAY, QUEUE_NOTIFY_FAILURE, 0}};
+    struct orig_spec spec = {.ret = QUEUE_RET_FULL,
+                             .notify = {QUEUE_NOTIFY_DELAY, QUEUE_NOTIFY_FAILURE, 0}};
     struct queue_file *qf = make_original(&spec);
     static const struct bounce_rcpt delayed[] = {
-        {.index = 0, .dsn = "4.4.1", .mta = "mx.dest.example[192.0.2.7]",
+        {.index = 0,
+         .dsn = "4.4.1",
+         .mta = "mx.dest.example[192.0.2.7]",
          .text = "smtp; 421 4.4.1 try again later"},
         {.index = 1, .dsn = "4.4.1"},
         {.index = 2, .dsn = "4.2.2", .text = "x-unix; over quota"},
@@ -597,7 +615,9 @@ static void test_delayed(void)
     if (text) {
         check_structure(text);
         CHECK(has_line(text, "Subject: Delayed Mail (still being retried)"));
-        CHECK(strstr(text, "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #") != NULL);
+        CHECK(
+            strstr(text, "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #") !=
+            NULL);
         CHECK(strstr(text, "It will be retried until it is 5 day(s) old.") != NULL);
         CHECK_INTEQ(count_lines(text, "Action: delayed"), 2); /* a (DELAY) and c (no NOTIFY) */
         CHECK(strstr(text, "Final-Recipient: rfc822; b@dest.example") == NULL);
@@ -615,7 +635,8 @@ static void test_diag_from_file(void)
     struct orig_spec spec = {0};
     struct queue_file *qf = make_original(&spec);
     struct queue_slot slot = {.status = QUEUE_BOUNCED, .attempts = 1};
-    struct queue_diag diag = {.status = QUEUE_BOUNCED, .dsn = "5.4.4",
+    struct queue_diag diag = {.status = QUEUE_BOUNCED,
+                              .dsn = "5.4.4",
                               .mta = "mx.gone.example[192.0.2.44]",
                               .text = "smtp; 554 5.4.4 no route to host"};
     struct bounce_rcpt r[] = {{.index = 2}, {.index = 1}};
@@ -631,7 +652,8 @@ static void test_diag_from_file(void)
         CHECK(has_line(text, "Diagnostic-Code: smtp; 554 5.4.4 no route to host"));
         /* No diagnostic anywhere: the default code of the kind. */
         CHECK(has_line(text, "Status: 5.0.0"));
-        CHECK(has_line(text, "<b@dest.example> (expanded from <alias@dest.example>): delivery failed"));
+        CHECK(has_line(text,
+                       "<b@dest.example> (expanded from <alias@dest.example>): delivery failed"));
     }
     mem_free(text);
     drop_original(&qf);
@@ -680,7 +702,10 @@ static void test_null_sender(void)
 {
     struct orig_spec spec = {.sender = ""};
     struct queue_file *qf = make_original(&spec);
-    struct bounce_request req = {.kind = BOUNCE_FAILED, .qf = qf, .rcpts = failed_rcpts, .rcpt_count = 2,
+    struct bounce_request req = {.kind = BOUNCE_FAILED,
+                                 .qf = qf,
+                                 .rcpts = failed_rcpts,
+                                 .rcpt_count = 2,
                                  .incoming_dir = out_dir};
     char qid[QUEUE_ID_SIZE] = "x";
     const char *why;
@@ -747,7 +772,10 @@ static void test_queue_file(void)
 {
     struct orig_spec spec = {.ret = QUEUE_RET_FULL, .envid = "E1"};
     struct queue_file *qf = make_original(&spec);
-    struct bounce_request req = {.kind = BOUNCE_FAILED, .qf = qf, .rcpts = failed_rcpts, .rcpt_count = 2,
+    struct bounce_request req = {.kind = BOUNCE_FAILED,
+                                 .qf = qf,
+                                 .rcpts = failed_rcpts,
+                                 .rcpt_count = 2,
                                  .incoming_dir = out_dir};
     char qid[QUEUE_ID_SIZE];
     const char *why;
