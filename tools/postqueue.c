@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "lib/mail/config.h"
+#include "lib/mail/maildrop.h"
 #include "lib/mail/qmgr_nudge.h"
 #include "lib/mail/queue_file.h"
 #include "lib/mail/queue_id.h"
@@ -46,16 +48,29 @@ static const char *const pq_queues[] = {
     QUEUE_DIR_MAILDROP, QUEUE_DIR_INCOMING, QUEUE_DIR_ACTIVE, QUEUE_DIR_DEFERRED, QUEUE_DIR_HOLD,
 };
 
-/* One message as listed. */
+/* One recipient as listed: not yet done, with the reason of its last temporary failure. */
+struct pq_rcpt {
+    char *address;
+    char *reason; /* "" = none */
+};
+
+/* One message as listed, from a queue file or a maildrop file. */
 struct pq_msg {
     const char *queue;
     const char *id;
     int64_t arrival; /* seconds */
     uint64_t size;
     bool forced_expire;
-    const char *sender;
-    struct queue_file *qf;
+    char *sender;
+    struct pq_rcpt *rcpts;
+    size_t count;
 };
+
+/* qsort comparison of two strings. */
+static int pq_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Length of the valid UTF-8 sequence at s (len bytes left), 0 if invalid. */
 static size_t pq_utf8_len(const unsigned char *s, size_t len)
@@ -179,7 +194,6 @@ static char *pq_reason(struct queue_file *qf, size_t index)
 /* Print one message in the mailq format; returns its size. */
 static uint64_t pq_print_mailq(const struct pq_msg *m, struct buf *out)
 {
-    const struct queue_envelope *env = queue_file_envelope(m->qf);
     char status = strcmp(m->queue, QUEUE_DIR_ACTIVE) == 0 ? '*'
                   : strcmp(m->queue, QUEUE_DIR_HOLD) == 0 ? '!'
                                                           : ' ';
@@ -187,7 +201,7 @@ static uint64_t pq_print_mailq(const struct pq_msg *m, struct buf *out)
     char date[64];
     time_t t = (time_t)m->arrival;
     struct tm tm;
-    char *saved = mem_strdup("");
+    const char *saved = "";
     struct buf *addr = buf_create(64);
 
     snprintf(idstat, sizeof(idstat), "%s%c", m->id, status);
@@ -196,32 +210,24 @@ static uint64_t pq_print_mailq(const struct pq_msg *m, struct buf *out)
     pq_printable(addr, *m->sender ? m->sender : "MAILER-DAEMON");
     buf_printf(out, "%-17s %8llu %19.19s %s\n", idstat, (unsigned long long)m->size, date,
                buf_str(addr));
-    for (size_t i = 0; i < env->rcpt_count; i++) {
-        const struct queue_rcpt *r = &env->rcpts[i];
-        char *reason;
+    for (size_t i = 0; i < m->count; i++) {
+        const struct pq_rcpt *r = &m->rcpts[i];
 
-        if (queue_status_done(r->slot.status))
-            continue;
-        reason = pq_reason(m->qf, i);
         /* A "(reason)" line only when it changes, as Postfix does. */
-        if (strcmp(reason, saved) != 0) {
+        if (strcmp(r->reason, saved) != 0) {
             struct buf *shown = buf_create(128);
             int pad;
 
-            pq_printable(shown, *reason ? reason : "reason unavailable");
+            pq_printable(shown, *r->reason ? r->reason : "reason unavailable");
             pad = 76 - (int)buf_len(shown);
             buf_printf(out, "%*s(%s)\n", pad > 0 ? pad : 0, "", buf_str(shown));
             buf_free(&shown);
-            mem_free(saved);
-            saved = reason;
-        } else {
-            mem_free(reason);
+            saved = r->reason;
         }
         buf_reset(addr);
         pq_printable(addr, r->address);
         buf_printf(out, "%-17s %8s %-19s %s\n", "", "", "", buf_str(addr));
     }
-    mem_free(saved);
     buf_free(&addr);
     return m->size;
 }
@@ -229,9 +235,6 @@ static uint64_t pq_print_mailq(const struct pq_msg *m, struct buf *out)
 /* Print one message as a JSON object on one line. */
 static void pq_print_json(const struct pq_msg *m, struct buf *out)
 {
-    const struct queue_envelope *env = queue_file_envelope(m->qf);
-    bool first = true;
-
     buf_puts(out, "{\"queue_name\": ");
     pq_json_string(out, m->queue);
     buf_puts(out, ", \"queue_id\": ");
@@ -242,24 +245,149 @@ static void pq_print_json(const struct pq_msg *m, struct buf *out)
     buf_puts(out, ", \"sender\": ");
     pq_json_string(out, m->sender);
     buf_puts(out, ", \"recipients\": [");
-    for (size_t i = 0; i < env->rcpt_count; i++) {
-        const struct queue_rcpt *r = &env->rcpts[i];
-        char *reason;
-
-        if (queue_status_done(r->slot.status))
-            continue;
-        buf_puts(out, first ? "{\"address\": " : ", {\"address\": ");
-        first = false;
-        pq_json_string(out, r->address);
-        reason = pq_reason(m->qf, i);
-        if (*reason) {
+    for (size_t i = 0; i < m->count; i++) {
+        buf_puts(out, i == 0 ? "{\"address\": " : ", {\"address\": ");
+        pq_json_string(out, m->rcpts[i].address);
+        if (*m->rcpts[i].reason) {
             buf_puts(out, ", \"delay_reason\": ");
-            pq_json_string(out, reason);
+            pq_json_string(out, m->rcpts[i].reason);
         }
-        mem_free(reason);
         buf_putc(out, '}');
     }
     buf_puts(out, "]}\n");
+}
+
+/* Release what a loader filled in. */
+static void pq_msg_clear(struct pq_msg *m)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        mem_free(m->rcpts[i].address);
+        mem_free(m->rcpts[i].reason);
+    }
+    mem_free(m->rcpts);
+    mem_free(m->sender);
+    m->rcpts = NULL;
+    m->sender = NULL;
+    m->count = 0;
+}
+
+/* Load a queue file; 1 loaded, 0 skip (gone, or reported). */
+static int pq_load_queue_file(struct pq_msg *m)
+{
+    struct buf *path = buf_create(64);
+    struct queue_file *qf;
+    const char *why;
+    int ret;
+
+    queue_file_name(path, m->queue, m->id);
+    ret = queue_file_open(buf_str(path), 0, &qf, &why);
+    buf_free(&path);
+    if (ret != 1) {
+        /* Gone meanwhile (delivered, moved) is normal; anything else is reported. */
+        if (ret == 0 || errno != ENOENT)
+            msg_warn("%s/%s: %s", m->queue, m->id, why);
+        return 0;
+    }
+    const struct queue_envelope *env = queue_file_envelope(qf);
+    const char *fe = queue_file_attr(qf, "forced_expire");
+
+    m->arrival = (int64_t)(env->arrival / 1000000);
+    m->size = queue_file_content_length(qf);
+    m->sender = mem_strdup(env->sender);
+    m->forced_expire = fe && (strcmp(fe, "1") == 0 || strcmp(fe, "yes") == 0);
+    m->rcpts = mem_alloc_array(env->rcpt_count, sizeof(*m->rcpts));
+    for (size_t i = 0; i < env->rcpt_count; i++) {
+        if (queue_status_done(env->rcpts[i].slot.status))
+            continue;
+        m->rcpts[m->count].address = mem_strdup(env->rcpts[i].address);
+        m->rcpts[m->count].reason = pq_reason(qf, i);
+        m->count++;
+    }
+    queue_file_free(&qf);
+    return 1;
+}
+
+/* Maildrop envelope callback: keep sender and recipients. */
+static int pq_maildrop_env(void *ctx, const struct maildrop_envelope *env)
+{
+    struct pq_msg *m = ctx;
+
+    m->sender = mem_strdup(env->sender);
+    m->rcpts = mem_alloc_array(env->rcpt_count ? env->rcpt_count : 1, sizeof(*m->rcpts));
+    for (size_t i = 0; i < env->rcpt_count; i++) {
+        m->rcpts[i].address = mem_strdup(env->rcpts[i].address);
+        m->rcpts[i].reason = mem_strdup("");
+    }
+    m->count = env->rcpt_count;
+    return 0;
+}
+
+/* Load a maildrop file (not yet picked up); 1 loaded, 0 skip. */
+static int pq_load_maildrop(struct pq_msg *m)
+{
+    char path[64], chunk[8192];
+    struct maildrop_reader *r;
+    struct stat st;
+    const char *why = NULL;
+    ssize_t n;
+    size_t used;
+    int fd, ret = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_MAILDROP, m->id);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            msg_warn("open %s: %m", path);
+        return 0;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    m->arrival = (int64_t)st.st_mtime;
+    r = maildrop_reader_create(NULL, pq_maildrop_env, NULL, m);
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        ret = maildrop_reader_feed(r, chunk, (size_t)n, &used, &why);
+        if (ret != 0)
+            break;
+    }
+    if (n < 0)
+        msg_warn("read %s: %m", path);
+    else if (ret == 0 && maildrop_reader_finish(r, &why) == 0)
+        ret = 1;
+    if (ret == 1 && m->sender != NULL) {
+        m->size = maildrop_reader_content_size(r);
+    } else {
+        /* Being written (pickup removes it soon) or damaged: pickup reports those. */
+        if (ret < 0 && why)
+            msg_warn("%s: %s", path, why);
+        pq_msg_clear(m);
+        ret = 0;
+    }
+    maildrop_reader_free(&r);
+    close(fd);
+    return ret;
+}
+
+/* The IDs of the maildrop files (named <id>, no suffix), oldest first. */
+static int pq_list_maildrop(struct argv *ids, const char **why_r)
+{
+    DIR *d = opendir(QUEUE_DIR_MAILDROP);
+    struct dirent *de;
+
+    static char why[128];
+
+    if (d == NULL) {
+        snprintf(why, sizeof(why), "open directory %s: %s", QUEUE_DIR_MAILDROP, strerror(errno));
+        *why_r = why;
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL)
+        if (queue_id_valid(de->d_name))
+            argv_add(ids, de->d_name);
+    closedir(d);
+    qsort(ids->argv, ids->argc, sizeof(char *), pq_strcmp);
+    return (int)ids->argc;
 }
 
 /* Write out and empty the buffer; fatal on a write error (a closed pipe ends us anyway). */
@@ -281,36 +409,28 @@ static int pq_list(bool json)
         struct argv *ids = argv_create(16);
         struct stat st;
 
-        if (queue_file_list(pq_queues[q], ids, &why) < 0) {
-            if (errno == ENOENT && stat(pq_queues[q], &st) < 0) {
-                argv_free(&ids);
+        bool maildrop = strcmp(pq_queues[q], QUEUE_DIR_MAILDROP) == 0;
+        int listed =
+            maildrop ? pq_list_maildrop(ids, &why) : queue_file_list(pq_queues[q], ids, &why);
+
+        if (listed < 0) {
+            int err = errno;
+
+            argv_free(&ids);
+            if (err == ENOENT && stat(pq_queues[q], &st) < 0)
                 continue;
-            }
-            if (errno == EACCES)
+            /* maildrop (mode 1730) is not readable by the set-gid group: skip it. */
+            if (maildrop && err == EACCES)
+                continue;
+            if (err == EACCES)
                 msg_fatal("%s: listing the queue needs root or mail_owner privileges", why);
             msg_fatal("%s", why);
         }
         for (size_t i = 0; i < ids->argc; i++) {
-            struct buf *path = buf_create(64);
             struct pq_msg m = {.queue = pq_queues[q], .id = ids->argv[i]};
-            int ret;
 
-            queue_file_name(path, pq_queues[q], ids->argv[i]);
-            ret = queue_file_open(buf_str(path), 0, &m.qf, &why);
-            buf_free(&path);
-            if (ret != 1) {
-                /* Gone meanwhile (delivered, moved) or not ours to judge: skip. */
-                if (ret == 0 || errno != ENOENT)
-                    msg_warn("%s/%s: %s", pq_queues[q], ids->argv[i], why);
+            if ((maildrop ? pq_load_maildrop(&m) : pq_load_queue_file(&m)) <= 0)
                 continue;
-            }
-            const struct queue_envelope *env = queue_file_envelope(m.qf);
-            const char *fe = queue_file_attr(m.qf, "forced_expire");
-
-            m.arrival = (int64_t)(env->arrival / 1000000);
-            m.size = queue_file_content_length(m.qf);
-            m.sender = env->sender;
-            m.forced_expire = fe && (strcmp(fe, "1") == 0 || strcmp(fe, "yes") == 0);
             if (json) {
                 pq_print_json(&m, out);
             } else {
@@ -322,7 +442,7 @@ static int pq_list(bool json)
                 total += pq_print_mailq(&m, out);
             }
             count++;
-            queue_file_free(&m.qf);
+            pq_msg_clear(&m);
             pq_flush(out);
         }
         argv_free(&ids);

@@ -201,6 +201,36 @@ def test_mailq_json(queue):
     assert "\t" not in queue.postqueue("-p", check=True).stdout
 
 
+def maildrop_record(kind, data=b""):
+    return kind + len(data).to_bytes(4, "big") + data
+
+
+def test_maildrop_listed(queue):
+    """Files that postdrop left for pickup are listed too, with their file time."""
+    body = b"Subject: dropped\n\nhello\n"
+    data = (b"POSTEL-MAILDROP 1\n" + maildrop_record(b"S", b"local@example.org")
+            + maildrop_record(b"R", b"one@example.net") + maildrop_record(b"R", b"two@example.net")
+            + maildrop_record(b"M", body) + maildrop_record(b"E"))
+    qid = "1K0Z28EP15800WV7"
+    path = os.path.join(queue.spool, "maildrop", qid)
+    with open(path, "wb") as f:
+        f.write(data)
+    # Half-written files and strangers are not listed.
+    with open(os.path.join(queue.spool, "maildrop", "1K0Z28EP15800WV8"), "wb") as f:
+        f.write(data[:30])
+    with open(os.path.join(queue.spool, "maildrop", "notes.txt"), "wb") as f:
+        f.write(b"x")
+    os.utime(path, (1700000000, 1700000000))
+    objs = [json.loads(line) for line in queue.postqueue("-j", check=True).stdout.splitlines()]
+    assert objs == [{"queue_name": "maildrop", "queue_id": qid, "arrival_time": 1700000000,
+                     "message_size": len(body), "forced_expire": False,
+                     "sender": "local@example.org",
+                     "recipients": [{"address": "one@example.net"}, {"address": "two@example.net"}]}]
+    out = queue.postqueue("-p", check=True).stdout.splitlines()
+    assert re.match(r"^%s  +%d .{19} local@example.org$" % (qid, len(body)), out[1])
+    assert out[2].strip() == "one@example.net" and out[3].strip() == "two@example.net"
+
+
 def test_postqueue_usage_and_bad_id(queue):
     r = queue.postqueue()
     assert r.returncode != 0 and "usage: postqueue" in r.stderr
