@@ -516,6 +516,16 @@ static int pq_deliver_one(const char *id)
         if (queue_file_rcpt_update(qf, i, &slot, NULL, QUEUE_UPDATE_NOSYNC, &why) < 0)
             msg_fatal("%s: update: %s", id, why);
     }
+    struct queue_slot mslot = *queue_file_msg_slot(qf);
+
+    if (mslot.next_retry != 0) {
+        mslot.next_retry = 0;
+        if (queue_file_msg_update(qf, &mslot, QUEUE_UPDATE_NOSYNC, &why) < 0)
+            msg_fatal("%s: update: %s", id, why);
+    }
+    /* Due now also for a scan that goes by the file's modification time. */
+    if (futimens(queue_file_fd(qf), NULL) < 0)
+        msg_warn("%s: cannot set the file time: %m", id);
     if (queue_file_sync(qf, &why) < 0)
         msg_fatal("%s: %s", id, why);
     queue_file_free(&qf);

@@ -197,7 +197,8 @@ static void ps_read_stdin(struct ps_request *req)
         msg_fatal("read standard input: %m");
 }
 
-/* Reset the recipients that are not done to "pending, due now" (requeue, release). */
+/* Make a message due now: its recipients that are not done (pending again for a requeue), its retry
+ * time, its file time. */
 static int ps_make_due(const char *dir, const char *id, bool pending, const char **why_r)
 {
     struct buf *path = buf_create(64);
@@ -229,6 +230,18 @@ static int ps_make_due(const char *dir, const char *id, bool pending, const char
             return -1;
         }
     }
+    /* qmgr's deferred queue scan goes by the file's modification time: make it now. */
+    struct queue_slot mslot = *queue_file_msg_slot(qf);
+
+    if (mslot.next_retry != 0) {
+        mslot.next_retry = 0;
+        if (queue_file_msg_update(qf, &mslot, QUEUE_UPDATE_NOSYNC, why_r) < 0) {
+            queue_file_free(&qf);
+            return -1;
+        }
+    }
+    if (futimens(queue_file_fd(qf), NULL) < 0)
+        msg_warn("%s: cannot set the file time: %m", id);
     ret = queue_file_sync(qf, why_r);
     queue_file_free(&qf);
     return ret;

@@ -316,8 +316,12 @@ def test_hold_release_requeue(queue):
     assert queue.ids("hold") == [qid] and queue.ids("deferred") == []
     assert re.search(r"^%s!" % qid, queue.postqueue("-p", check=True).stdout, re.M)
 
+    # Held after a deferral: its file time (qmgr's next retry) is in the future.
+    future = time.time() + 86400
+    os.utime(queue.path("hold", qid), (future, future))
     r = queue.postsuper("-H", qid, check=True)
     assert "postsuper: %s: released from hold" % qid in r.stderr
+    assert os.stat(queue.path("deferred", qid)).st_mtime <= time.time() + 1  # due now
     assert "Released from hold: 1 message" in r.stderr
     assert queue.ids("deferred") == [qid] and queue.ids("hold") == []
 
