@@ -140,6 +140,16 @@ uint64_t maildrop_reader_content_size(const struct maildrop_reader *r);
 /* Input bytes taken so far. */
 uint64_t maildrop_reader_offset(const struct maildrop_reader *r);
 
+/* The pickup service's public socket, relative to queue_directory. */
+#define MAILDROP_PICKUP_SOCKET "public/pickup"
+#define MAILDROP_PICKUP_TIMEOUT_MS 1000
+
+/*
+ * Wake pickup: connect to its socket and write the wakeup byte. A failure
+ * is harmless (pickup also wakes up every minute). 0, or -1 with *why_r.
+ */
+int maildrop_pickup_trigger(const char *queue_dir, const char **why_r);
+
 /* ---- writing (sendmail) ---- */
 
 void maildrop_put_magic(struct buf *out);
