@@ -387,7 +387,7 @@ static void qmgr_message_finish(void *ctx)
         if (env->rcpts[i].slot.status == QUEUE_BOUNCED)
             any_bounced = true;
     }
-    if (m->expired && any_bounced)
+    if (m->expired && any_bounced && *env->sender)
         msg_info("%s: from=<%s>, status=expired, returned to sender", m->id, env->sender);
     if (all_done && notify == 0) {
         if (queue_file_remove(QUEUE_DIR_ACTIVE, m->id, &why) < 0)

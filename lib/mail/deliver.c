@@ -462,21 +462,17 @@ int deliver_result_recv(struct stream *s, struct attr_parser *p, struct deliver_
     return r < 0 ? -1 : 1;
 }
 
-/* Append seconds as Postfix prints delays: "0", "0.12", "1.5", "12". */
+/* Append seconds as Postfix prints delays: "0", "0.01", "0.12", "1.5", "12". */
 static void deliver_put_secs(struct buf *b, long long ms)
 {
-    if (ms < 0)
-        ms = 0;
-    if (ms >= 10000 || ms % 1000 == 0) {
-        buf_printf(b, "%lld", (ms + 500) / 1000);
-    } else {
-        long long hundredths = (ms + 5) / 10;
+    long long hundredths = ms > 0 ? (ms + 5) / 10 : 0;
 
-        if (hundredths % 10 == 0)
-            buf_printf(b, "%lld.%lld", hundredths / 100, (hundredths / 10) % 10);
-        else
-            buf_printf(b, "%lld.%02lld", hundredths / 100, hundredths % 100);
-    }
+    if (hundredths >= 1000 || hundredths % 100 == 0)
+        buf_printf(b, "%lld", (hundredths + 50) / 100);
+    else if (hundredths % 10 == 0)
+        buf_printf(b, "%lld.%lld", hundredths / 100, (hundredths / 10) % 10);
+    else
+        buf_printf(b, "%lld.%02lld", hundredths / 100, hundredths % 100);
 }
 
 /* Append text with control characters and non-ASCII bytes made visible and safe. */
