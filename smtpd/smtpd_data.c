@@ -32,15 +32,10 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "lib/mail/cleanup.h"
-#include "lib/mail/master_proto.h"
+#include "lib/mail/qmgr_nudge.h"
 #include "lib/mail/queue_file.h"
 #include "lib/proto/smtp_data.h"
 #include "lib/proto/xtext.h"
@@ -233,47 +228,20 @@ static int smtpd_set_envelope(struct smtpd_session *ss, const char **why_r)
 }
 
 /*
- * Wake qmgr up: one byte to public/qmgr or private/qmgr (a FIFO or a unix
- * socket), never blocking. qmgr also scans the queue on its own, so a
- * failure is only logged.
+ * Wake qmgr up (qmgr_nudge.h). qmgr also scans incoming/ on its own, so a
+ * failure is only logged, and quietly when no qmgr is configured.
  */
 static void smtpd_nudge_qmgr(void)
 {
-    static const char *const paths[] = {"public/qmgr", "private/qmgr"};
-    char byte = MASTER_WAKEUP_BYTE;
+    const char *why;
 
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        struct stat st;
-        int fd = -1;
-
-        if (stat(paths[i], &st) < 0)
-            continue;
-        if (S_ISFIFO(st.st_mode)) {
-            fd = open(paths[i], O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        } else if (S_ISSOCK(st.st_mode)) {
-            struct sockaddr_un sun = {.sun_family = AF_UNIX};
-
-            str_copy(sun.sun_path, sizeof(sun.sun_path), paths[i]);
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
-                errno != EINPROGRESS) {
-                close(fd);
-                fd = -1;
-            }
-        } else {
-            continue;
-        }
-        if (fd < 0 || write(fd, &byte, 1) != 1) {
-            msg_warn("cannot wake up qmgr through %s: %m", paths[i]);
-            if (fd >= 0)
-                close(fd);
-            return;
-        }
-        close(fd);
-        return;
+    errno = 0;
+    if (qmgr_nudge(NULL, &why) < 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED)
+            msg_debug("cannot wake up qmgr: %s", why);
+        else
+            msg_warn("cannot wake up qmgr: %s", why);
     }
-    if (msg_verbose)
-        msg_debug("no qmgr socket in public/ or private/: not woken up");
 }
 
 /*
