@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,7 @@ void smtpd_settings_load(struct smtpd_settings *set)
     set->myorigin = mem_strdup(config_str("myorigin"));
     set->recipient_delimiter = mem_strdup(config_str("recipient_delimiter"));
     set->message_size_limit = (unsigned long long)config_size("message_size_limit");
+    set->queue_minfree = (unsigned long long)config_size("queue_minfree");
     set->line_length_limit = (size_t)config_int("line_length_limit");
     set->header_size_limit = (size_t)config_int("header_size_limit");
     set->recipient_limit = smtpd_int("smtpd_recipient_limit");
@@ -176,6 +178,9 @@ static void smtpd_pre_init(const char *service, char **argv)
 {
     (void)service;
     (void)argv;
+    /* A queue file past the file size limit is a write error (EFBIG:
+     * "452 4.3.1 Insufficient system storage"), not a dead process. */
+    signal(SIGXFSZ, SIG_IGN);
     smtpd_settings_load(&smtpd_settings);
 }
 

@@ -45,6 +45,7 @@ struct smtpd_settings {
     char *myorigin;
     char *recipient_delimiter; /* "" = none */
     unsigned long long message_size_limit; /* 0 = none */
+    unsigned long long queue_minfree;      /* bytes the queue file system keeps */
     size_t line_length_limit;  /* command lines */
     size_t header_size_limit;
     int recipient_limit;

@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "lib/mail/cleanup.h"
@@ -53,6 +54,31 @@ static void smtpd_cmd_opts(const struct smtpd_session *ss, struct smtp_cmd_opts 
     opts->size_limit = ss->set->message_size_limit;
 }
 
+/*
+ * Is there room in the queue for a message of size bytes (0: unknown)?
+ * As Postfix: the free space must stay above queue_minfree, and the
+ * message may take at most half of what is free. 0, or -1 when not.
+ */
+static int smtpd_mail_space(const struct smtpd_session *ss, unsigned long long size)
+{
+    struct statvfs fs;
+    unsigned long long avail, minfree = ss->set->queue_minfree;
+
+    /* the process runs in queue_directory */
+    if (statvfs(QUEUE_DIR_INCOMING, &fs) < 0) {
+        msg_warn("statvfs %s: %m", QUEUE_DIR_INCOMING);
+        return 0; /* the queue file write will tell */
+    }
+    avail = (unsigned long long)fs.f_bavail * (unsigned long long)fs.f_frsize;
+    if (avail <= minfree || size >= avail - minfree || size >= avail / 2) {
+        msg_warn("not enough free space in the mail queue: %llu bytes free, %llu kept free "
+                 "(queue_minfree), %llu announced",
+                 avail, minfree, size);
+        return -1;
+    }
+    return 0;
+}
+
 /* MAIL FROM:<path> [parameters] */
 void smtpd_cmd_mail(struct smtpd_session *ss, const struct smtp_cmd *cmd)
 {
@@ -66,6 +92,12 @@ void smtpd_cmd_mail(struct smtpd_session *ss, const struct smtp_cmd *cmd)
         smtpd_reply_resp(ss, &resp);
         if (resp.code == 552)
             smtpd_log_reject(ss, "MAIL", NULL);
+        return;
+    }
+    if (smtpd_mail_space(ss, mail->has_size ? mail->size : 0) < 0) {
+        smtp_mail_args_free(&mail);
+        smtpd_reply(ss, 452, "4.3.1", "Insufficient system storage");
+        smtpd_log_reject(ss, "MAIL", NULL);
         return;
     }
     b = buf_create(64);

@@ -51,7 +51,8 @@ static void smtpd_error_sleep(struct smtpd_session *ss)
 /* Send the reply that is in ss->reply (code is its code). */
 static void smtpd_send(struct smtpd_session *ss, int code)
 {
-    smtpd_error_sleep(ss);
+    if (code != 421) /* 421 hangs up: no point in waiting first */
+        smtpd_error_sleep(ss);
     if (code >= 400 && code != 421)
         ss->errors++;
     if (msg_verbose)

@@ -302,6 +302,8 @@ const struct param_def param_table[] = {
           "The longest message header, in bytes; the rest of a longer header is dropped."),
     P_INT("hopcount_limit", "50", 1, 10000,
           "The most Received: headers a message may have; more is a mail loop (554 5.4.6)."),
+    P_SIZE("queue_minfree", "0", 0, PARAM_NO_MAX,
+           "Free space in the queue file system, in bytes, below which smtpd refuses mail (452)."),
 };
 
 const size_t param_count = sizeof(param_table) / sizeof(param_table[0]);

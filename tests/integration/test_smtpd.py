@@ -798,3 +798,42 @@ def test_discard_ehlo_keywords(make_smtpd):
     c.cmd("MAIL FROM:<a@b.example> SMTPUTF8", 555, r"^5\.5\.4 ")
     c.cmd("MAIL FROM:<a@b.example> BODY=8BITMIME", 250)
     c.cmd("QUIT", 221)
+
+
+def test_storage_error_452(make_smtpd):
+    """A file size limit stands in for a full disk: writing the queue file fails with EFBIG."""
+    import resource
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200000, old_limit[1]))
+    try:
+        s = make_smtpd()  # master and smtpd inherit the limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    mark = s.inst.log_mark()
+    c = s.connect().greet()
+    c.cmd("MAIL FROM:<a@b.example>", 250)
+    c.cmd("RCPT TO:<alice@example.com>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 400 + b".\r\n")
+    c.expect(452, r"^4\.3\.1 Insufficient system storage$")
+    c.cmd("NOOP", 250)  # the session goes on
+    c.cmd("QUIT", 221)
+    assert not s.incoming() and not s.incoming(".tmp")
+    log = s.log()[mark:]
+    # the detail is in the log, never in the reply
+    assert re.search(r"warning: [0-9A-Z]{16}: write queue file: .*(File too large|limit)", log)
+
+
+def test_queue_minfree(make_smtpd):
+    s = make_smtpd(queue_minfree="1024g")
+    c = s.connect().greet()
+    c.cmd("MAIL FROM:<a@b.example>", 452, r"^4\.3\.1 Insufficient system storage$")
+    c.cmd("QUIT", 221)
+    s.inst.wait_log(r"warning: not enough free space in the mail queue")
+    s = make_smtpd()
+    c = s.connect().greet()
+    c.cmd("MAIL FROM:<a@b.example> SIZE=%d" % (1 << 60), 552)  # over message_size_limit
+    c.cmd("MAIL FROM:<a@b.example> SIZE=1000", 250)
+    c.cmd("QUIT", 221)
