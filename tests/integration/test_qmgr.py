@@ -433,3 +433,44 @@ def test_notify_success_report(qm):
     qid = qm.queue("sender@example.org", [("a@example.net", 2)])  # NOTIFY=SUCCESS
     qm.inst.wait_log(r"%s: sender delivery status notification: [0-9A-Z]{16}" % qid)
     qm.inst.wait_log(r"%s: removed" % qid)
+
+
+def test_end_to_end_smtpd_qmgr_local(tmp_path, build_dir):
+    """SMTP in, through the queue manager, into a Maildir: what a user sees."""
+    import smtplib
+    for rel in ("smtpd/smtpd", "local/local", "qmgr/qmgr", "tools/postalias"):
+        if not os.access(os.path.join(build_dir, rel), os.X_OK):
+            pytest.skip("%s is not built" % rel)
+    vmail = os.path.join(str(tmp_path), "vmail")
+    os.makedirs(vmail)
+    os.chmod(vmail, 0o1777)
+    port = Instance.free_port()
+    inst = Instance(tmp_path / "inst", build_dir, daemons=["master", "smtpd", "qmgr", "local"],
+                    config={
+                        "local_mailbox_maps": "inline:{ va=%s/va/ }" % vmail,
+                        "local_recipient_maps": "inline:{ va=ok }",
+                        "mail_spool_directory": os.path.join(str(tmp_path), "inst", "mail") + "/",
+                        "recipient_delimiter": "+",
+                    },
+                    master_cf=["127.0.0.1:%d inet n - n - - smtpd" % port,
+                               "qmgr unix n - n 300 1 qmgr",
+                               "local unix - n n - - local"])
+    os.chmod(inst.mail, 0o1777)
+    inst.run_tool("postalias", os.path.join(inst.etc, "aliases"), check=True)
+    inst.start()
+    body = "Subject: end to end\r\n\r\nHello through the queue.\r\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.sendmail("sender@example.org", ["Va+Tag@mail.example.com"], body)
+    m = inst.wait_log(r"([0-9A-Z]{16}): to=<Va\+Tag@mail\.example\.com>, relay=local, .*"
+                      r"status=sent", timeout=30)
+    qid = m.group(1)
+    inst.wait_log(r"%s: from=<sender@example\.org>, size=\d+, nrcpt=1 \(queue active\)" % qid)
+    inst.wait_log(r"%s: removed" % qid)
+    new = os.path.join(vmail, "va", "new")
+    files = wait_for("a message in %s" % new,
+                     lambda: os.path.isdir(new) and os.listdir(new), timeout=10)
+    with open(os.path.join(new, files[0]), "rb") as f:
+        data = f.read()
+    assert b"Subject: end to end\n" in data
+    assert b"Hello through the queue.\n" in data
+    assert data.startswith(b"Return-Path: <sender@example.org>\n")
