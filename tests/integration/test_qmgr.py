@@ -206,6 +206,8 @@ def test_delivered_and_removed(qm):
     qm.inst.wait_log(r"%s: removed" % qid)
     assert qm.where(qid) is None
     assert sorted(d["address"] for d in got) == ["a@example.net", "b@example.net"]
+    # One request carries both recipients of the message for one nexthop.
+    assert [d["nrcpt"] for d in got] == ["2", "2"]
     for d in got:
         assert d["qid"] == qid
         assert d["transport"] == "testagent"
@@ -474,3 +476,67 @@ def test_end_to_end_smtpd_qmgr_local(tmp_path, build_dir):
     assert b"Subject: end to end\n" in data
     assert b"Hello through the queue.\n" in data
     assert data.startswith(b"Return-Path: <sender@example.org>\n")
+
+
+def test_delay_warning_once(tmp_path, build_dir):
+    qm = make(tmp_path, build_dir, delay_warning_time="1s")
+    qm.set_control("a@example.net defer 4.4.1 connection timed out", "* sent")
+    qid = qm.queue("sender@example.org", ["a@example.net"], arrival=time.time() - 60)
+    qm.inst.wait_log(r"%s: sender delay notification: [0-9A-Z]{16}" % qid)
+    qm.wait_where(qid, "deferred")
+    assert qm.slots(qid)["a@example.net"]["flags"] == "1"   # QUEUE_SLOT_DELAY_WARNED
+    # The warning reaches the sender; after the next attempt there is no second one.
+    qm.wait_deliveries(lambda d: any(x["address"] == "sender@example.org" for x in d),
+                       "the delay warning delivered to the sender")
+    attempts = int(qm.slots(qid)["a@example.net"]["attempts"])
+    wait_for("another attempt", lambda: qm.where(qid) == "deferred"
+             and int(qm.slots(qid)["a@example.net"]["attempts"]) > attempts, timeout=20)
+    assert len(re.findall(r"%s: sender delay notification" % qid, qm.inst.log_text())) == 1
+
+
+def test_notify_never_suppresses_the_bounce(qm):
+    qm.set_control("* bounce 5.1.1 no such user")
+    qid = qm.queue("sender@example.org", [("a@example.net", 1)])  # NOTIFY=NEVER
+    qm.inst.wait_log(r"%s: removed" % qid)
+    assert not re.search(r"%s: sender non-delivery notification" % qid, qm.inst.log_text())
+    assert [d["address"] for d in qm.deliveries()] == ["a@example.net"]
+
+
+def test_table_failure_defers_never_bounces(tmp_path, build_dir):
+    qm = make(tmp_path, build_dir, transport_maps="hash:%s/no-such-table" % tmp_path)
+    qid = qm.queue("sender@example.org", ["a@example.net"])
+    qm.inst.wait_log(r"%s: to=<a@example\.net>, relay=none, .*dsn=4\.3\.0, status=deferred "
+                     r"\(address resolver failure: transport_maps: " % qid)
+    qm.wait_where(qid, "deferred")
+    assert qm.deliveries() == []
+
+
+def test_destination_concurrency_limit(tmp_path, build_dir):
+    qm = make(tmp_path, build_dir, testagent_destination_concurrency_limit="2",
+              testagent_destination_recipient_limit="1")
+    qm.set_control("* sleep1")
+    qids = [qm.queue("sender@example.org", ["r%d@example.net" % i], nudge=False)
+            for i in range(6)]
+    qm.nudge()
+    for qid in qids:
+        qm.inst.wait_log(r"%s: removed" % qid, timeout=30)
+    starts = sorted(float(d["time"]) for d in qm.deliveries())
+    assert len(starts) == 6
+    # At most two deliveries to example.net at once: any three starts span a second.
+    for i in range(len(starts) - 2):
+        assert starts[i + 2] - starts[i] >= 0.9, starts
+    # A different destination is not held up by the busy one.
+    qm.set_control("* sent")
+    qid = qm.queue("sender@example.org", ["x@example.org"])
+    qm.inst.wait_log(r"%s: removed" % qid, timeout=10)
+
+
+def test_recipient_limit_splits_requests(tmp_path, build_dir):
+    qm = make(tmp_path, build_dir, testagent_destination_recipient_limit="2")
+    rcpts = ["r%d@example.net" % i for i in range(5)]
+    qid = qm.queue("sender@example.org", rcpts)
+    qm.inst.wait_log(r"%s: removed" % qid)
+    got = qm.deliveries()
+    assert sorted(d["address"] for d in got) == sorted(rcpts)
+    # Requests of at most two recipients of the message: 2 + 2 + 1.
+    assert sorted(int(d["nrcpt"]) for d in got) == [1, 2, 2, 2, 2]

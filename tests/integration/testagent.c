@@ -11,7 +11,8 @@
  * appends one line per recipient to the log file (-L):
  *
  *   <queue_id> <index> <address> <action> transport=<t> nexthop=<n>
- *       sender=<s> orig=<o> notify=<n> size=<content length>
+ *       sender=<s> orig=<o> notify=<n> size=<content length> nrcpt=<in request> pid=<pid>
+ *       time=<seconds.milliseconds since the epoch>
  *
  * The control file (-C, re-read for every recipient; missing = all sent)
  * has lines "pattern action [dsn [text...]]": pattern is an address (any
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "lib/mail/attr.h"
@@ -104,11 +106,15 @@ static void agent_record(const struct deliver_request *req, const struct deliver
                          const char *action)
 {
     struct buf *b = buf_create(256);
+    struct timeval tv;
     int fd;
 
-    buf_printf(b, "%s %lld %s %s transport=%s nexthop=%s sender=%s orig=%s notify=%u size=%lld\n",
+    gettimeofday(&tv, NULL);
+    buf_printf(b, "%s %lld %s %s transport=%s nexthop=%s sender=%s orig=%s notify=%u size=%lld"
+               " nrcpt=%zu pid=%ld time=%lld.%03ld\n",
                req->queue_id, r->index, r->address, action, req->transport, req->nexthop,
-               req->sender, r->orig, r->notify, req->content_length);
+               req->sender, r->orig, r->notify, req->content_length, req->rcpt_count, (long)getpid(),
+               (long long)tv.tv_sec, (long)(tv.tv_usec / 1000));
     if (agent_log != NULL && (fd = open(agent_log, O_WRONLY | O_APPEND | O_CREAT, 0644)) >= 0) {
         if (write(fd, buf_str(b), buf_len(b)) < 0)
             msg_warn("write %s: %m", agent_log);
