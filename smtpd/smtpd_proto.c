@@ -203,7 +203,8 @@ static void smtpd_dispatch(struct smtpd_session *ss)
     }
     ss->last_code = 0;
     def->fn(ss, &cmd);
-    if (ss->last_code > 0 && ss->last_code < 400)
+    /* done when its last reply was 2xx (a 354 without the end of data is not) */
+    if (ss->last_code >= 200 && ss->last_code < 300)
         ss->cmd_ok[idx]++;
     if (def->flags & SMTPD_CMD_LAST)
         (void)stream_flush(ss->s);

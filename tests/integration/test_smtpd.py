@@ -740,6 +740,8 @@ def test_lost_connection_in_data(shared):
     c.close()
     shared.inst.wait_log(r"lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]",
                          since=mark)
+    shared.inst.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 "
+                         r"data=0/1 commands=3/4", since=mark)
     assert set(shared.incoming()) == before
 
 
