@@ -839,3 +839,29 @@ def test_queue_minfree(make_smtpd):
     c.cmd("MAIL FROM:<a@b.example> SIZE=%d" % (1 << 60), 552)  # over message_size_limit
     c.cmd("MAIL FROM:<a@b.example> SIZE=1000", 250)
     c.cmd("QUIT", 221)
+
+
+def test_long_lines_and_slow_client(shared):
+    """Lines longer than smtpd's read piece (8192 bytes), with the CR of a CRLF at every
+    position around the piece boundary, and a client that sends one byte at a time:
+    the stored content is exact and no bare CR is seen where there is none."""
+    lines = [b"a" * n for n in (8190, 8191, 8192, 8193, 8194, 16384, 20000)]
+    body = b"".join(line + b"\r\n" for line in lines)
+    c = shared.connect().greet()
+    c.cmd("MAIL FROM:<a@b.example>", 250)
+    c.cmd("RCPT TO:<alice@example.com>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: long\r\nDate: d\r\nFrom: f\r\nMessage-ID: <l@x>\r\n\r\n" + body + b".\r\n")
+    qid = queued_id(c.expect(250))
+    _, content = shared.queued(qid)
+    assert content.split(b"\n\n", 1)[1] == b"".join(line + b"\n" for line in lines)
+    c.cmd("MAIL FROM:<a@b.example>", 250)
+    c.cmd("RCPT TO:<alice@example.com>", 250)
+    c.cmd("DATA", 354)
+    msg = b"Subject: slow\r\nDate: d\r\nFrom: f\r\nMessage-ID: <s@x>\r\n\r\n..x\r\n\r\n.\r\n"
+    for i in range(len(msg)):
+        c.send(msg[i:i + 1])
+    qid = queued_id(c.expect(250))
+    _, content = shared.queued(qid)
+    assert content.endswith(b"\n\n.x\n\n")
+    c.cmd("QUIT", 221)
