@@ -557,3 +557,25 @@ def test_no_dsn_for_null_sender(queue):
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg.get_content_type() == "multipart/report"
     assert msg["Subject"] == "Postmaster Copy: Undelivered Mail"
+
+
+def test_setgid_postqueue_refuses_other_config(queue, tmp_path):
+    """Installed set-gid, postqueue takes neither -c nor POSTEL_CONFIG_DIR from a user."""
+    if not queue.inst.root:
+        pytest.skip("needs root to make a set-gid copy")
+    import grp
+    import shutil
+    copy_dir = tmp_path / "sbin"
+    copy_dir.mkdir()
+    os.chmod(copy_dir, 0o755)
+    copy = str(copy_dir / "postqueue")
+    shutil.copy(queue.inst.tool("postqueue"), copy)
+    os.chown(copy, 0, grp.getgrnam(queue.inst.setgid_group).gr_gid)
+    os.chmod(copy, 0o2755)
+    env = {"PATH": "/usr/bin:/bin", "ASAN_OPTIONS": "detect_leaks=0"}
+    kw = dict(capture_output=True, text=True, user="nobody", group="nogroup", extra_groups=[],
+              timeout=30)
+    r = subprocess.run([copy, "-c", queue.inst.etc, "-p"], env=env, **kw)
+    assert r.returncode != 0 and "-c is not allowed" in r.stderr
+    r = subprocess.run([copy, "-p"], env=dict(env, POSTEL_CONFIG_DIR=queue.inst.etc), **kw)
+    assert r.returncode != 0 and "POSTEL_CONFIG_DIR is not allowed" in r.stderr
