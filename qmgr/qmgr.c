@@ -38,8 +38,10 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/mail/config.h"
+#include "lib/mail/master_proto.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/qmgr_nudge.h"
 #include "lib/mail/queue_file.h"
@@ -55,6 +57,7 @@
 
 #define QMGR_SCAN_BATCH 100          /* files activated per event loop round */
 #define QMGR_RESOLVER_RETRY_MS 10000 /* wait before re-opening tables that failed */
+#define QMGR_DRAIN_MS 10000          /* at exit: wait this long for deliveries in flight */
 
 struct qmgr_settings qmgr_var;
 
@@ -65,6 +68,7 @@ static char qmgr_resolver_why[512];
 static bool scan_incoming_wanted, scan_deferred_wanted, scan_deferred_force;
 static bool scan_blocked; /* a scan stopped at qmgr_message_active_limit */
 static unsigned long long scan_timer, schedule_timer, run_timer;
+static bool qmgr_stopping; /* exiting: finish what is in flight, start nothing */
 
 /* The wall clock in microseconds. */
 long long qmgr_now_us(void)
@@ -117,7 +121,8 @@ static void qmgr_schedule_run(void *ctx)
 {
     (void)ctx;
     schedule_timer = 0;
-    qmgr_schedule();
+    if (!qmgr_stopping)
+        qmgr_schedule();
 }
 
 /* Ask for a scheduling pass soon. */
@@ -185,6 +190,8 @@ static void qmgr_scan_run(void *ctx)
 
     (void)ctx;
     scan_timer = 0;
+    if (qmgr_stopping)
+        return;
     scan_blocked = false;
     qmgr_resolver_refresh();
     if (scan_incoming_wanted) {
@@ -377,13 +384,43 @@ static void qmgr_post_init(const char *service, char **argv)
     qmgr_queue_run(NULL);
 }
 
-/* Before a normal exit: files in active/ stay there and are re-queued at the next start. */
+/*
+ * Before a normal exit (master reloads or went away): stop starting
+ * deliveries and give those in flight up to QMGR_DRAIN_MS to report, so
+ * that their results are recorded rather than repeated by the next qmgr.
+ * Files still in active/ are re-queued at the next start.
+ */
 static void qmgr_pre_exit(const char *service, char **argv)
 {
+    struct event_loop *loop = event_server_loop();
+    long long deadline = clock_now_ms() + QMGR_DRAIN_MS;
+
     (void)service;
     (void)argv;
-    qmgr_message_free_all();
-    qmgr_transport_free_all();
+    if (qmgr_stopping)
+        return;
+    qmgr_stopping = true;
+    if (loop != NULL && qmgr_deliver_count() > 0) {
+        /* No more status events or nudges (qmgr has one listener): they would call us again. */
+        if (event_fd_registered(loop, MASTER_STATUS_FD))
+            event_fd_remove(loop, MASTER_STATUS_FD);
+        if (event_fd_registered(loop, MASTER_LISTEN_FD))
+            event_fd_remove(loop, MASTER_LISTEN_FD);
+        msg_info("waiting for %zu deliveries in progress", qmgr_deliver_count());
+        alarm((unsigned)(QMGR_DRAIN_MS / 1000 + 10));
+        while (qmgr_deliver_count() > 0 && clock_remaining_ms(deadline) > 0)
+            if (event_loop_run_once(loop, clock_remaining_ms(deadline)) < 0 && errno != EINTR)
+                break;
+        /* Messages whose last result came in: finish them now. */
+        event_loop_run_once(loop, 0);
+        if (qmgr_deliver_count() > 0)
+            msg_warn("exiting with %zu deliveries in progress; their recipients may be"
+                     " delivered again", qmgr_deliver_count());
+    }
+    if (qmgr_deliver_count() == 0) {
+        qmgr_message_free_all();
+        qmgr_transport_free_all();
+    }
     resolver_free(&qmgr_resolver_obj);
 }
 

@@ -540,3 +540,16 @@ def test_recipient_limit_splits_requests(tmp_path, build_dir):
     assert sorted(d["address"] for d in got) == sorted(rcpts)
     # Requests of at most two recipients of the message: 2 + 2 + 1.
     assert sorted(int(d["nrcpt"]) for d in got) == [1, 2, 2, 2, 2]
+
+
+def test_reload_waits_for_deliveries_in_progress(qm):
+    qm.set_control("* sleep2")
+    qid = qm.queue("sender@example.org", ["a@example.net"])
+    qm.wait_deliveries(lambda d: len(d) >= 1, "the delivery to start")
+    mark = qm.inst.log_mark()
+    qm.inst.reload()
+    qm.inst.wait_log(r"waiting for 1 deliveries in progress", since=mark)
+    qm.inst.wait_log(r"%s: removed" % qid, timeout=20)
+    time.sleep(1)
+    # Recorded by the old qmgr before it left: delivered once, not again by the new one.
+    assert [d["address"] for d in qm.deliveries()] == ["a@example.net"]
