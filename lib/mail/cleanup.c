@@ -69,12 +69,12 @@ static void out(struct cleanup *c, const char *data, size_t len)
 /* Log the Message-ID once, cut and printable. */
 static void cleanup_log_id(struct cleanup *c, const char *value, size_t len)
 {
-    struct buf *b = c->tmp;
+    struct buf *b;
 
     if (c->logged_id)
         return;
     c->logged_id = true;
-    buf_reset(b);
+    b = buf_create(len + 1); /* not c->tmp: value may point into it */
     hdr_unfold(b, value, len, true);
     if (buf_len(b) > CLEANUP_LOG_ID_MAX)
         buf_truncate(b, CLEANUP_LOG_ID_MAX);
@@ -85,6 +85,7 @@ static void cleanup_log_id(struct cleanup *c, const char *value, size_t len)
             buf_str(b)[i] = '?';
     }
     msg_info("%s: message-id=%s", c->queue_id, buf_str(b));
+    buf_free(&b);
 }
 
 /* True when the field name is name (ASCII case-insensitive). */

@@ -603,6 +603,7 @@ def test_relay_control(make_smtpd):
     assert re.search(rb"\nSubject: relayed\nMessage-ID: <\d{14}\.%s@mail\.example\.com>\n"
                      rb"Date: [A-Z][a-z]{2}, .*\nFrom: a@b\.example\n\nhi\n$" % qid.encode(),
                      content)
+    s.inst.wait_log(r": %s: message-id=<\d{14}\.%s@mail\.example\.com>$" % (qid, qid))
 
 
 def test_mynetworks_cidr_table_and_ipv4_style(make_smtpd, tmp_path):

@@ -314,17 +314,47 @@ static void test_qualify(void)
     buf_free(&b);
 }
 
-/* Swallow the log (message-id lines, warnings). */
-static void quiet(enum msg_level level, const char *text)
+static struct buf *logged; /* every log line, one per line */
+
+/* Capture the log (message-id lines, warnings). */
+static void capture(enum msg_level level, const char *text)
 {
     (void)level;
-    (void)text;
+    buf_puts(logged, text);
+    buf_putc(logged, '\n');
+}
+
+/* Run a NUL-terminated message with the default limits. */
+static void run_text(const char *msg, unsigned flags, int mode, struct buf *out)
+{
+    (void)run(NULL, msg, strlen(msg), flags, 50, 0, mode, out);
+}
+
+static void test_log_message_id(void)
+{
+    struct buf *out = buf_create(256);
+
+    buf_reset(logged);
+    run_text("Subject: s\n\nbody\n", CLEANUP_FLAG_ADD_HEADERS, 0, out);
+    CHECK_STREQ(buf_str(logged), "1K0TESTQUEUEID00: message-id="
+                                 "<20231114221320.1K0TESTQUEUEID00@mail.example.com>\n");
+    buf_reset(logged);
+    run_text("Message-ID:\n <a@b>\nMessage-ID: <second@b>\n\nbody\n", 0, 1, out);
+    CHECK_STREQ(buf_str(logged), "1K0TESTQUEUEID00: message-id=<a@b>\n");
+    buf_reset(logged);
+    run_text("Message-ID: <a\x01\x7f@b>\n\nbody\n", 0, 0, out);
+    CHECK_STREQ(buf_str(logged), "1K0TESTQUEUEID00: message-id=<a??@b>\n");
+    buf_reset(logged);
+    run_text("Subject: no id\n\nbody\n", 0, 0, out);
+    CHECK_STREQ(buf_str(logged), "");
+    buf_free(&out);
 }
 
 int main(void)
 {
     msg_init("test_cleanup", MSG_TO_STDERR);
-    msg_set_hook(quiet);
+    logged = buf_create(256);
+    msg_set_hook(capture);
     msg_set_flags(0);
     setenv("TZ", "UTC", 1);
     tzset();
@@ -338,5 +368,7 @@ int main(void)
     TEST_RUN(test_write_error);
     TEST_RUN(test_date);
     TEST_RUN(test_qualify);
+    TEST_RUN(test_log_message_id);
+    buf_free(&logged);
     return test_summary();
 }
