@@ -203,7 +203,7 @@ const struct param_def param_table[] = {
     /* Delivery status notifications (lib/mail/bounce.c). */
     P_SIZE("bounce_size_limit", "50000", 0, 1 * GB,
            "The largest original message returned whole in a notification; larger: headers only."),
-    P_LISTC("notify_classes", "resource, software",
+    P_LISTC("notify_classes", "resource, software, 2bounce",
             "bounce|2bounce|data|delay|policy|protocol|resource|software",
             "Which problems are reported to the postmaster."),
     P_STR("bounce_notice_recipient", "postmaster", 0,

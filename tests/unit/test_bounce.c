@@ -710,7 +710,7 @@ static void test_null_sender(void)
     char qid[QUEUE_ID_SIZE] = "x";
     const char *why;
 
-    /* Default notify_classes: dropped, as Postfix does. */
+    /* Without 2bounce in notify_classes: dropped, as Postfix's default does. */
     CHECK_INTEQ(bounce_queue_dsn(&req, qid, &why), 0);
     CHECK_STREQ(qid, "");
     CHECK_INTEQ(count_files(out_dir), 0);
