@@ -8,9 +8,9 @@ a person would check: the mailbox file byte for byte, its owner, the
 result (status, DSN code, text) and the log line.
 
 Accounts. As root, the tests add their own users (postel-t1, postel-t2)
-to copies of /etc/passwd and /etc/group that are bind-mounted over the
-real ones in a private mount namespace of this test process (the system's
-files are never touched, and the accounts vanish with the process). As
+to a copy of /etc that is bind-mounted over the real one in a private
+mount namespace of this test process (the system's files are never
+touched, and the accounts vanish with the process). As
 another user, only that user's own account is available; the tests that
 need other accounts are skipped, and the rest use local_mailbox_maps
 (names without an account, delivered as the instance's user).
@@ -25,6 +25,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -107,24 +108,30 @@ class Accounts:
                 pytest.skip("needs the test account %s (run the tests as root)" % name)
 
 
+def _public_tmpdir(prefix):
+    """A new directory that other users can reach: not under pytest's basetemp, which
+    every pytest run of the same user makes private again (mode 0700)."""
+    path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(path, 0o755)
+    return path
+
+
 @pytest.fixture(scope="module")
 def accounts(tmp_path_factory):
     """As root: test users in a private copy of the passwd and group files."""
-    homes = str(tmp_path_factory.mktemp("homes"))
+    homes = _public_tmpdir("postel-local-homes.")
     acc = Accounts(homes)
     if not ROOT:
         acc.names.append(pwd.getpwuid(os.getuid()).pw_name)
         yield acc
+        shutil.rmtree(homes, ignore_errors=True)
         return
     _unshare_mount_ns()
-    etc = str(tmp_path_factory.mktemp("etc"))
-    for name in ("passwd", "group", "shadow"):
-        src = "/etc/" + name
-        if not os.path.exists(src):
-            continue
-        dst = os.path.join(etc, name)
-        shutil.copy2(src, dst)
-        subprocess.run(["mount", "--bind", dst, src], check=True, capture_output=True)
+    # A copy of all of /etc over /etc: a file bind mount would not survive another
+    # program (useradd elsewhere on the host) renaming a new /etc/passwd into place.
+    etc = os.path.join(str(tmp_path_factory.mktemp("etc")), "etc")
+    subprocess.run(["cp", "-a", "/etc", etc], check=True, capture_output=True)
+    subprocess.run(["mount", "--bind", etc, "/etc"], check=True, capture_output=True)
     _make_searchable(homes)
     used = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
     uid = UID_BASE
@@ -146,6 +153,7 @@ def accounts(tmp_path_factory):
     for name in TEST_USERS:
         assert pwd.getpwnam(name).pw_dir.startswith(homes)
     yield acc
+    shutil.rmtree(homes, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -217,12 +225,20 @@ class LocalInstance:
 
 
 @pytest.fixture
-def make_local(tmp_path, build_dir):
+def workdir():
+    """The test's own directory, reachable by the test users (see _public_tmpdir)."""
+    path = _public_tmpdir("postel-local.")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_local(workdir, build_dir):
     """make_local(config) -> a started LocalInstance."""
     made = []
 
     def make(config=None, aliases=None, start=True):
-        li = LocalInstance(tmp_path / ("i%d" % len(made)), build_dir, config)
+        li = LocalInstance(os.path.join(workdir, "i%d" % len(made)), build_dir, config)
         if aliases is not None:
             li.aliases(aliases)
         made.append(li)
@@ -639,9 +655,9 @@ def forward_config(tmp):
     return {} if ROOT else {"forward_path": "%s/forward/$user" % tmp}
 
 
-def test_dot_forward(make_local, accounts, tmp_path):
+def test_dot_forward(make_local, accounts, workdir):
     user = accounts.names[0]
-    li = make_local(forward_config(tmp_path / "i0"), start=False)
+    li = make_local(forward_config(os.path.join(workdir, "i0")), start=False)
     fwd = write_forward(li, accounts, user, "# keep a copy\n\\%s, va\n" % user)
     li.start()
     rcpt = "%s@%s" % (user, DOMAIN)
@@ -666,10 +682,10 @@ def test_dot_forward(make_local, accounts, tmp_path):
     assert len(maildir_messages(os.path.join(li.inst.mail, user))) == 3
 
 
-def test_dot_forward_command_runs_as_user(make_local, accounts, tmp_path):
+def test_dot_forward_command_runs_as_user(make_local, accounts, workdir):
     """A .forward command runs with the user's rights and supplementary groups."""
     user = accounts.names[0]
-    li = make_local(forward_config(tmp_path / "i0"), start=False)
+    li = make_local(forward_config(os.path.join(workdir, "i0")), start=False)
     script, outdir = write_script(li)
     write_forward(li, accounts, user, '"|%s"\n' % script)
     li.start()
@@ -682,7 +698,7 @@ def test_dot_forward_command_runs_as_user(make_local, accounts, tmp_path):
         assert str(grp.getgrnam(TEST_GROUP).gr_gid) in env.split("groups=")[1].split()
 
 
-def test_dot_forward_from_other_user(make_local, accounts, tmp_path):
+def test_dot_forward_from_other_user(make_local, accounts):
     """As root: postel-t2's mail forwarded to postel-t1 by .forward; files owned right."""
     accounts.need(*TEST_USERS)
     li = make_local(start=False)
