@@ -102,9 +102,8 @@ void smtpd_settings_load(struct smtpd_settings *set)
                            &set->relay_domains, &why) < 0)
         msg_fatal("%s", why);
     value = config_str("local_recipient_maps");
-    if (!smtpd_list_empty(value) &&
-        maps_create("local_recipient_maps", value, DICT_FLAG_FOLD_KEYS, &set->local_rcpt_maps,
-                    &why) < 0)
+    if (!smtpd_list_empty(value) && maps_create("local_recipient_maps", value, DICT_FLAG_FOLD_KEYS,
+                                                &set->local_rcpt_maps, &why) < 0)
         msg_fatal("%s", why);
     smtpd_check_init(set);
 
@@ -113,7 +112,8 @@ void smtpd_settings_load(struct smtpd_settings *set)
         msg_warn("smtpd_soft_error_limit (%d) is larger than smtpd_hard_error_limit (%d): "
                  "clients are disconnected before they are slowed down",
                  set->soft_error_limit, set->hard_error_limit);
-    if (set->message_size_limit > 0 && set->message_size_limit < (unsigned long long)set->header_size_limit)
+    if (set->message_size_limit > 0 &&
+        set->message_size_limit < (unsigned long long)set->header_size_limit)
         msg_warn("message_size_limit (%llu) is smaller than header_size_limit (%zu)",
                  set->message_size_limit, set->header_size_limit);
 }

@@ -41,12 +41,12 @@ struct smtp_data;
 struct smtpd_settings {
     char *myhostname;
     char *mail_name;
-    char *banner;              /* smtpd_banner, expanded */
+    char *banner; /* smtpd_banner, expanded */
     char *myorigin;
-    char *recipient_delimiter; /* "" = none */
+    char *recipient_delimiter;             /* "" = none */
     unsigned long long message_size_limit; /* 0 = none */
     unsigned long long queue_minfree;      /* bytes the queue file system keeps */
-    size_t line_length_limit;  /* command lines */
+    size_t line_length_limit;              /* command lines */
     size_t header_size_limit;
     int recipient_limit;
     int soft_error_limit;
@@ -62,7 +62,7 @@ struct smtpd_settings {
     bool peername_lookup;
     bool smtputf8_enable;
     bool strict_envelopes;
-    struct argv *discard_ehlo;  /* upper case keywords not to offer */
+    struct argv *discard_ehlo; /* upper case keywords not to offer */
     struct mynetworks *mynetworks;
     struct domain_list *mydestination;
     struct domain_list *relay_domains;
@@ -91,10 +91,10 @@ typedef void (*smtpd_cmd_fn)(struct smtpd_session *ss, const struct smtp_cmd *cm
 
 /* Command flags: what each means for the loop. */
 #define SMTPD_CMD_PRE_HELO 0x01 /* allowed before HELO/EHLO with smtpd_helo_required */
-#define SMTPD_CMD_LAST 0x02     /* ends a pipelined group (RFC 2920 3.1): flush the
-                                   reply, and input already sent after it is improper */
-#define SMTPD_CMD_JUNK 0x04     /* counts against smtpd_junk_command_limit */
-#define SMTPD_CMD_IN_BDAT 0x08  /* allowed between BDAT chunks */
+/* Ends a pipelined group (RFC 2920 3.1): the reply is flushed at once, and
+ * input that the client sent after it, before the reply, is improper. */
+#define SMTPD_CMD_LAST 0x02
+#define SMTPD_CMD_JUNK 0x04 /* counts against smtpd_junk_command_limit */
 
 /* One row of the command table. */
 struct smtpd_cmd_def {
@@ -118,10 +118,10 @@ struct smtpd_rcpt {
 
 /* The client, as seen at connect time. */
 struct smtpd_peer {
-    char addr[SOCK_ADDR_MAX];        /* canonical address text */
+    char addr[SOCK_ADDR_MAX];         /* canonical address text */
     char rfc_addr[SOCK_ADDR_MAX + 8]; /* for Received: ("IPv6:" prefix) */
-    char name[1026];                 /* verified name, or "unknown" */
-    char namaddr[SOCK_NAMEADDR_MAX]; /* name[addr] */
+    char name[1026];                  /* verified name, or "unknown" */
+    char namaddr[SOCK_NAMEADDR_MAX];  /* name[addr] */
     int port;
 };
 
@@ -129,26 +129,26 @@ struct smtpd_session {
     const struct smtpd_settings *set;
     struct stream *s;
     struct smtpd_peer peer;
-    int trusted;           /* client in mynetworks: 1, 0, or -1 (table error) */
+    int trusted; /* client in mynetworks: 1, 0, or -1 (table error) */
 
     enum smtpd_state state;
-    const char *where;     /* last command, for "lost connection after X" */
-    char *helo;            /* HELO/EHLO argument, or NULL */
-    const char *protocol;  /* "SMTP" or "ESMTP" */
-    unsigned ext;          /* SMTP_EXT_* offered by EHLO */
-    int errors;            /* 4xx/5xx replies so far */
-    int junk;              /* junk commands so far */
-    bool ill_pipelining;   /* improper pipelining was logged */
-    int last_code;         /* code of the last reply sent */
+    const char *where;    /* last command, for "lost connection after X" */
+    char *helo;           /* HELO/EHLO argument, or NULL */
+    const char *protocol; /* "SMTP" or "ESMTP" */
+    unsigned ext;         /* SMTP_EXT_* offered by EHLO */
+    int errors;           /* 4xx/5xx replies so far */
+    int junk;             /* junk commands so far */
+    bool ill_pipelining;  /* improper pipelining was logged */
+    int last_code;        /* code of the last reply sent */
 
-    unsigned *cmd_total;   /* per smtpd_cmd_table row */
+    unsigned *cmd_total; /* per smtpd_cmd_table row */
     unsigned *cmd_ok;
     unsigned unknown_total;
 
     /* The mail transaction. */
     struct smtp_mail_args *mail;
-    char *sender;          /* qualified; "" = null sender */
-    time_t arrival;        /* when MAIL was accepted */
+    char *sender;   /* qualified; "" = null sender */
+    time_t arrival; /* when MAIL was accepted */
     struct smtpd_rcpt *rcpts;
     size_t nrcpt, rcpt_size;
     struct queue_file *qf;
@@ -157,13 +157,13 @@ struct smtpd_session {
     /* The message content. */
     struct smtp_data *dec;
     struct cleanup *cleanup;
-    struct buf *dbuf;      /* decoded bytes on their way to cleanup */
+    struct buf *dbuf;              /* decoded bytes on their way to cleanup */
     unsigned long long data_bytes; /* bytes read in DATA/BDAT, for the log */
-    bool content_failed;   /* a queue write failed: read on, refuse at the end */
-    bool bdat_refused;     /* BDAT chunks of a refused message: discard to LAST */
+    bool content_failed;           /* a queue write failed: read on, refuse at the end */
+    bool bdat_refused;             /* BDAT chunks of a refused message: discard to LAST */
 
-    struct buf *line;      /* the command line */
-    struct buf *reply;     /* the last reply, for the log */
+    struct buf *line;  /* the command line */
+    struct buf *reply; /* the last reply, for the log */
 };
 
 /* smtpd.c */
@@ -203,7 +203,7 @@ void smtpd_transaction_reset(struct smtpd_session *ss);
 /* smtpd_check.c */
 enum smtpd_rcpt_class { SMTPD_RCPT_LOCAL, SMTPD_RCPT_RELAY, SMTPD_RCPT_REMOTE };
 int smtpd_check_rcpt(struct smtpd_session *ss, const struct smtp_path *path,
-                     const char *address, struct smtp_resp *resp_r);
+                     struct smtp_resp *resp_r);
 void smtpd_check_init(struct smtpd_settings *set);
 
 /* smtpd_data.c */
@@ -221,14 +221,14 @@ void smtpd_cmd_expn(struct smtpd_session *ss, const struct smtp_cmd *cmd);
 
 /* smtpd_received.c */
 struct smtpd_received {
-    const char *helo;       /* HELO/EHLO argument, or NULL */
-    const char *name;       /* verified client name or "unknown" */
-    const char *rfc_addr;   /* client address, "IPv6:" form for IPv6 */
+    const char *helo;     /* HELO/EHLO argument, or NULL */
+    const char *name;     /* verified client name or "unknown" */
+    const char *rfc_addr; /* client address, "IPv6:" form for IPv6 */
     const char *myhostname;
     const char *mail_name;
-    const char *protocol;   /* SMTP, ESMTP, UTF8SMTP, ... */
+    const char *protocol; /* SMTP, ESMTP, UTF8SMTP, ... */
     const char *queue_id;
-    const char *rcpt;       /* the recipient when there is exactly one, else NULL */
+    const char *rcpt; /* the recipient when there is exactly one, else NULL */
     time_t when;
 };
 void smtpd_received_format(struct buf *out, const struct smtpd_received *r);

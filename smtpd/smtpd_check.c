@@ -132,8 +132,8 @@ static int smtpd_check_key(struct smtpd_session *ss, const char *key, const char
  * user+ext@domain, user@domain, user+ext, user, @domain (lower case).
  * 1, 0, or -1 with *why_r.
  */
-static int smtpd_check_local_user(struct smtpd_session *ss, const char *local,
-                                  const char *domain, const char **why_r)
+static int smtpd_check_local_user(struct smtpd_session *ss, const char *local, const char *domain,
+                                  const char **why_r)
 {
     const char *delim = ss->set->recipient_delimiter;
     struct argv *keys = argv_create(5);
@@ -174,11 +174,11 @@ static int smtpd_check_local_user(struct smtpd_session *ss, const char *local,
 }
 
 /*
- * The recipient policy. path is the parsed RCPT path, address the
- * qualified address. 0 accept, or -1 with the reply in resp_r.
+ * The recipient policy for the parsed RCPT path (an address without a
+ * domain is in $myorigin). 0 accept, or -1 with the reply in resp_r.
  */
 int smtpd_check_rcpt(struct smtpd_session *ss, const struct smtp_path *path,
-                     const char *address, struct smtp_resp *resp_r)
+                     struct smtp_resp *resp_r)
 {
     const struct smtpd_settings *set = ss->set;
     const char *domain = path->domain != NULL ? path->domain : set->myorigin;
@@ -186,7 +186,6 @@ int smtpd_check_rcpt(struct smtpd_session *ss, const struct smtp_path *path,
     const char *why = NULL;
     int class;
 
-    (void)address;
     smtp_resp_clear(resp_r);
     if ((class = smtpd_check_class(set, domain, &why)) < 0)
         return smtpd_check_tempfail(ss, shown, why, resp_r);

@@ -24,8 +24,8 @@
 
 struct smtpd_ehlo_kw {
     const char *name;
-    unsigned ext;                                  /* SMTP_EXT_* it enables */
-    bool (*offer)(const struct smtpd_settings *s); /* NULL: always offered */
+    unsigned ext;                                                   /* SMTP_EXT_* it enables */
+    bool (*offer)(const struct smtpd_settings *s);                  /* NULL: always offered */
     void (*text)(const struct smtpd_settings *s, struct buf *line); /* NULL: the name */
 };
 

@@ -110,8 +110,8 @@ void smtpd_cmd_mail(struct smtpd_session *ss, const struct smtp_cmd *cmd)
 }
 
 /* True when an identical recipient was accepted before. */
-static bool smtpd_rcpt_dup(const struct smtpd_session *ss, const char *address,
-                           const char *orcpt, unsigned notify)
+static bool smtpd_rcpt_dup(const struct smtpd_session *ss, const char *address, const char *orcpt,
+                           unsigned notify)
 {
     for (size_t i = 0; i < ss->nrcpt; i++) {
         const struct smtpd_rcpt *r = &ss->rcpts[i];
@@ -197,7 +197,7 @@ void smtpd_cmd_rcpt(struct smtpd_session *ss, const struct smtp_cmd *cmd)
     cleanup_qualify(addr, rcpt->path.addr, ss->set->myorigin);
     if (ss->nrcpt >= (size_t)ss->set->recipient_limit) {
         smtpd_reply(ss, 452, "4.5.3", "Error: too many recipients");
-    } else if (smtpd_check_rcpt(ss, &rcpt->path, buf_str(addr), &resp) < 0 ||
+    } else if (smtpd_check_rcpt(ss, &rcpt->path, &resp) < 0 ||
                smtpd_rcpt_store(ss, rcpt, buf_str(addr), &resp) < 0) {
         smtpd_reply_resp(ss, &resp);
         smtpd_log_reject(ss, "RCPT", buf_str(addr));

@@ -49,8 +49,7 @@ void smtpd_cmd_vrfy(struct smtpd_session *ss, const struct smtp_cmd *cmd)
         smtpd_reply(ss, 501, "5.5.4", "Syntax: VRFY address");
         return;
     }
-    smtpd_reply(ss, 252, "2.5.2",
-                "Cannot VRFY user, but will accept message and attempt delivery");
+    smtpd_reply(ss, 252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
 }
 
 /* EXPN string */

@@ -76,8 +76,7 @@ static int smtpd_peer_lookup(const struct sockaddr *sa, socklen_t salen, const c
     if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0, NI_NAMEREQD) != 0)
         return -1;
     if (!smtpd_peer_name_ok(host)) {
-        msg_warn("%s: malformed or numeric host name from reverse lookup: \"%.100s\"", addr,
-                 host);
+        msg_warn("%s: malformed or numeric host name from reverse lookup: \"%.100s\"", addr, host);
         return -1;
     }
     memset(&hints, 0, sizeof(hints));

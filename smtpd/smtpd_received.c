@@ -21,8 +21,8 @@
 /* Append the header to out, without its final line end. */
 void smtpd_received_format(struct buf *out, const struct smtpd_received *r)
 {
-    buf_printf(out, "Received: from %s (%s [%s])\n", r->helo != NULL ? r->helo : r->name,
-               r->name, r->rfc_addr);
+    buf_printf(out, "Received: from %s (%s [%s])\n", r->helo != NULL ? r->helo : r->name, r->name,
+               r->rfc_addr);
     buf_printf(out, "\tby %s (%s) with %s id %s", r->myhostname, r->mail_name, r->protocol,
                r->queue_id);
     if (r->rcpt != NULL) {

@@ -17,12 +17,8 @@
 #include "smtpd/smtpd.h"
 
 const char *const smtpd_state_names[SMTPD_ST_COUNT] = {
-    [SMTPD_ST_IDLE] = "IDLE",
-    [SMTPD_ST_MAIL] = "MAIL",
-    [SMTPD_ST_RCPT] = "RCPT",
-    [SMTPD_ST_DATA] = "DATA",
-    [SMTPD_ST_BDAT] = "BDAT",
-    [SMTPD_ST_QUIT] = "QUIT",
+    [SMTPD_ST_IDLE] = "IDLE", [SMTPD_ST_MAIL] = "MAIL", [SMTPD_ST_RCPT] = "RCPT",
+    [SMTPD_ST_DATA] = "DATA", [SMTPD_ST_BDAT] = "BDAT", [SMTPD_ST_QUIT] = "QUIT",
 };
 
 #define ST(x) SMTPD_ST_BIT(SMTPD_ST_##x)

@@ -54,9 +54,9 @@ static int unix_lookup(struct dict *d, const char *key, const char **value_r)
         struct passwd *pw = getpwnam(key);
 
         if (pw == NULL)
-            return unix_notfound_errno(errno) ? DICT_NOTFOUND
-                                              : dict_why(d, "%s: lookup of \"%s\": %m", d->spec,
-                                                         key);
+            return unix_notfound_errno(errno)
+                       ? DICT_NOTFOUND
+                       : dict_why(d, "%s: lookup of \"%s\": %m", d->spec, key);
         buf_printf(u->value, "%s:%s:%ld:%ld:%s:%s:%s", pw->pw_name,
                    pw->pw_passwd ? pw->pw_passwd : "", (long)pw->pw_uid, (long)pw->pw_gid,
                    pw->pw_gecos ? pw->pw_gecos : "", pw->pw_dir ? pw->pw_dir : "",
@@ -65,9 +65,9 @@ static int unix_lookup(struct dict *d, const char *key, const char **value_r)
         struct group *gr = getgrnam(key);
 
         if (gr == NULL)
-            return unix_notfound_errno(errno) ? DICT_NOTFOUND
-                                              : dict_why(d, "%s: lookup of \"%s\": %m", d->spec,
-                                                         key);
+            return unix_notfound_errno(errno)
+                       ? DICT_NOTFOUND
+                       : dict_why(d, "%s: lookup of \"%s\": %m", d->spec, key);
         buf_printf(u->value, "%s:%s:%ld:", gr->gr_name, gr->gr_passwd ? gr->gr_passwd : "",
                    (long)gr->gr_gid);
         for (char **mp = gr->gr_mem; mp != NULL && *mp != NULL; mp++)

@@ -49,8 +49,8 @@ struct cleanup {
     int hops;
     bool logged_id;
     unsigned long long size;
-    char last;        /* last byte written, 0 before any */
-    struct buf *tmp;  /* scratch for generated headers */
+    char last;       /* last byte written, 0 before any */
+    struct buf *tmp; /* scratch for generated headers */
 };
 
 /* Write bytes unless an earlier write failed or the message is refused. */
@@ -118,8 +118,7 @@ static void cleanup_header(struct cleanup *c, const struct hdr_field *f)
     }
     if (f->truncated)
         msg_warn("%s: header %.*s exceeds header_size_limit %zu: cut there", c->queue_id,
-                 (int)(f->name_len > 100 ? 100 : f->name_len), f->name,
-                 c->opts.header_size_limit);
+                 (int)(f->name_len > 100 ? 100 : f->name_len), f->name, c->opts.header_size_limit);
     out(c, f->raw, f->raw_len);
     out(c, "\n", 1);
 }

@@ -146,8 +146,8 @@ static int dl_add_items(struct domain_list *dl, const char *value, int depth)
 }
 
 /* Build the list; -1 with *why_r. */
-int domain_list_create(const char *title, const char *value, int flags,
-                       struct domain_list **dl_r, const char **why_r)
+int domain_list_create(const char *title, const char *value, int flags, struct domain_list **dl_r,
+                       const char **why_r)
 {
     struct domain_list *dl = mem_alloc(sizeof(*dl));
 

@@ -24,8 +24,8 @@
 struct domain_list;
 
 /* Build the list; 0, or -1 with *why_r (a configuration error). */
-int domain_list_create(const char *title, const char *value, int flags,
-                       struct domain_list **dl_r, const char **why_r);
+int domain_list_create(const char *title, const char *value, int flags, struct domain_list **dl_r,
+                       const char **why_r);
 void domain_list_free(struct domain_list **dlp);
 
 /* 1 when domain is in the list, 0 when not, -1 with *why_r on a table error. */

@@ -64,8 +64,8 @@ static unsigned fuzz_run(const uint8_t *data, size_t size, size_t step, unsigned
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool init;
-    unsigned flags = size > 0 && (data[0] & 1) ? CLEANUP_FLAG_ADD_HEADERS | CLEANUP_FLAG_STRIP_BCC
-                                                : 0;
+    unsigned flags =
+        size > 0 && (data[0] & 1) ? CLEANUP_FLAG_ADD_HEADERS | CLEANUP_FLAG_STRIP_BCC : 0;
     struct buf *whole = buf_create(size + 64), *bytes = buf_create(size + 64);
     unsigned s1, s2, s3;
 

@@ -37,8 +37,8 @@ static int sink_write(void *ctx, const char *data, size_t len)
 }
 
 /* Run one message through cleanup; mode 0 whole, 1 byte by byte, 2 random pieces. */
-static unsigned run(const char *prepend, const char *msg, size_t len, unsigned flags,
-                    int hop_limit, size_t hdr_limit, int mode, struct buf *out)
+static unsigned run(const char *prepend, const char *msg, size_t len, unsigned flags, int hop_limit,
+                    size_t hdr_limit, int mode, struct buf *out)
 {
     struct cleanup_opts opts = {
         .queue_id = "1K0TESTQUEUEID00",
@@ -170,8 +170,11 @@ static void test_added_headers(void)
     expect(NULL, "Subject: s\nbody\n", CLEANUP_FLAG_ADD_HEADERS, want, 0);
     /* the null sender: From: MAILER-DAEMON */
     {
-        struct cleanup_opts opts = {.queue_id = "Q", .myhostname = "h.example", .sender = "",
-                                    .arrival = ARRIVAL, .flags = CLEANUP_FLAG_ADD_HEADERS};
+        struct cleanup_opts opts = {.queue_id = "Q",
+                                    .myhostname = "h.example",
+                                    .sender = "",
+                                    .arrival = ARRIVAL,
+                                    .flags = CLEANUP_FLAG_ADD_HEADERS};
         struct sink sink = {.out = out};
         struct cleanup *c = cleanup_create(&opts, sink_write, &sink);
 
@@ -252,8 +255,8 @@ static void test_hops(void)
 
 static void test_write_error(void)
 {
-    struct cleanup_opts opts = {.queue_id = "Q", .myhostname = "h", .sender = "s@h",
-                                .arrival = ARRIVAL};
+    struct cleanup_opts opts = {
+        .queue_id = "Q", .myhostname = "h", .sender = "s@h", .arrival = ARRIVAL};
     struct buf *out = buf_create(100);
     struct sink sink = {.out = out, .fail_after = 20};
     struct cleanup *c = cleanup_create(&opts, sink_write, &sink);
