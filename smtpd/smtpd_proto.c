@@ -171,7 +171,8 @@ static void smtpd_dispatch(struct smtpd_session *ss)
     size_t idx;
 
     if (msg_verbose)
-        msg_debug("< %s: %s", ss->peer.namaddr, buf_str(ss->line));
+        msg_debug("< %s: %s (state %s)", ss->peer.namaddr, buf_str(ss->line),
+                  smtpd_state_names[ss->state]);
     if (smtp_cmd_split(buf_str(ss->line), buf_len(ss->line), &cmd, &resp) < 0) {
         ss->unknown_total++;
         ss->where = "UNKNOWN";
