@@ -55,9 +55,12 @@ static void smtpd_send(struct smtpd_session *ss, int code)
         smtpd_error_sleep(ss);
     if (code >= 400 && code != 421)
         ss->errors++;
-    if (msg_verbose)
-        msg_debug("> %s: %.*s", ss->peer.namaddr, (int)(buf_len(ss->reply) - 2),
-                  buf_str(ss->reply));
+    if (msg_verbose) {
+        const char *p = buf_str(ss->reply), *end = p + buf_len(ss->reply), *nl;
+
+        for (; p < end && (nl = memchr(p, '\r', (size_t)(end - p))) != NULL; p = nl + 2)
+            msg_debug("> %s: %.*s", ss->peer.namaddr, (int)(nl - p), p);
+    }
     (void)stream_write(ss->s, buf_str(ss->reply), buf_len(ss->reply));
     buf_truncate(ss->reply, buf_len(ss->reply) - 2); /* keep the text for the log */
     ss->last_code = code;
