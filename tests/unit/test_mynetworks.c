@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/dict/dict.h"
+#include "lib/mail/config.h"
 #include "lib/mail/domain_list.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/mynetworks.h"
@@ -345,6 +346,26 @@ static void test_dict_unix(void)
     CHECK(dict_type_known("unix"));
 }
 
+static void test_mynetworks_config_value(void)
+{
+    const char *why;
+    char *v;
+
+    config_reset();
+    v = mynetworks_config_value(); /* computed: loopback first */
+    CHECK(strncmp(v, "127.0.0.0/8 [::1]/128", 21) == 0);
+    mem_free(v);
+    CHECK_INTEQ(config_override("mynetworks_style", "subnet", &why), 0);
+    v = mynetworks_config_value();
+    CHECK(strncmp(v, "127.0.0.0/8 [::1]/128", 21) == 0);
+    mem_free(v);
+    CHECK_INTEQ(config_override("mynetworks", "192.0.2.0/24, cidr:/x", &why), 0);
+    v = mynetworks_config_value();
+    CHECK_STREQ(v, "192.0.2.0/24, cidr:/x");
+    mem_free(v);
+    config_reset();
+}
+
 /* Remove the test directory. */
 static void cleanup_tmpdir(void)
 {
@@ -378,6 +399,7 @@ int main(void)
     TEST_RUN(test_domain_list);
     TEST_RUN(test_maps);
     TEST_RUN(test_dict_unix);
+    TEST_RUN(test_mynetworks_config_value);
     cleanup_tmpdir();
     return test_summary();
 }
