@@ -108,7 +108,9 @@ static _Noreturn void sm_die(int status, const char *fmt, ...)
     va_start(ap, fmt);
     msg_vprintf(MSG_FATAL, fmt, ap);
     va_end(ap);
-    exit(status);
+    (void)fflush(stdout);
+    /* Nothing to clean up: no exit handlers (leak reports of a dying process are noise). */
+    _exit(status);
 }
 
 /* The largest message accepted. */
