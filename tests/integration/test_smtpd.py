@@ -866,3 +866,43 @@ def test_long_lines_and_slow_client(shared):
     _, content = shared.queued(qid)
     assert content.endswith(b"\n\n.x\n\n")
     c.cmd("QUIT", 221)
+
+
+def test_qmgr_is_woken_up(tmp_path, build_dir):
+    """After the commit smtpd nudges qmgr: the message is delivered at once, long before
+    qmgr's own queue scan (queue_run_delay) would find it."""
+    agent = "tests/integration/testagent"
+    if not os.access(os.path.join(build_dir, agent), os.X_OK):
+        pytest.skip("qmgr's test agent is not built")
+    agentdir = tmp_path / "agent"
+    agentdir.mkdir()
+    os.chmod(agentdir, 0o777)
+    (agentdir / "control").write_text("* sent\n")
+    os.chmod(agentdir / "control", 0o644)
+    port = free_port()
+    cfg = dict(BASE_CONFIG)
+    cfg.update({"queue_run_delay": "300s", "default_transport": "testagent",
+                "relay_transport": "testagent", "local_transport": "testagent"})
+    inst = Instance(tmp_path / "inst", build_dir, config=cfg,
+                    daemons=["master", "smtpd", "qmgr", agent],
+                    master_cf=["127.0.0.1:%d inet n - n - - smtpd" % port,
+                               "qmgr unix n - n 300 1 qmgr",
+                               "testagent unix - - n - 10 testagent -L %s -C %s"
+                               % (agentdir / "deliveries", agentdir / "control")])
+    if not inst.has_daemon("qmgr"):
+        pytest.skip("qmgr is not built")
+    inst.start()
+    time.sleep(1)  # let qmgr finish its start-up scan: only the nudge can find the message
+    c = Client(port, "127.0.0.1", 10).greet()
+    c.cmd("MAIL FROM:<a@b.example>", 250)
+    c.cmd("RCPT TO:<x@remote.example>", 250)
+    c.cmd("DATA", 354)
+    c.send("Subject: nudge\r\n\r\nhi\r\n.\r\n")
+    qid = queued_id(c.expect(250))
+    c.cmd("QUIT", 221)
+    log = agentdir / "deliveries"
+    wait_for(lambda: "delivery of %s by the test agent\n%s" % (qid, inst.log_tail()),
+             lambda: log.exists() and re.search(r"^%s 0 x@remote\.example sent" % qid,
+                                                log.read_text(), re.M),
+             timeout=15)
+    assert not glob.glob(os.path.join(inst.spool, "incoming", qid + ".*"))
