@@ -20,7 +20,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lib/mail/attr.h"
 #include "lib/mail/config.h"
@@ -120,9 +119,6 @@ static void local_pre_init(const char *service, char **argv)
         msg_fatal("%s", why);
     /* A file size limit shows up as EFBIG (5.2.2), not as a dead process. */
     signal(SIGXFSZ, SIG_IGN);
-    if (!local_privs_root())
-        msg_info("not running as root: deliveries are made as uid %lu only",
-                 (unsigned long)getuid());
 }
 
 /* Before exit: close the tables. */

@@ -14,8 +14,9 @@
  * (or a mailbox outside the spool): locks and a new mailbox as the user;
  * a group-writable one (Debian's /var/mail, root:mail 2775): as the user
  * with the directory's group; otherwise as root. The message itself is
- * always appended as the user. mailbox_size_limit limits an mbox file,
- * and each Maildir message file.
+ * always appended as the user. A Maildir in the spool directory gets its
+ * top directory the same way; everything inside it is made as the user.
+ * mailbox_size_limit limits an mbox file, and each Maildir message file.
  */
 #include "config.h"
 
@@ -85,6 +86,64 @@ static void local_biff(const char *user, off_t offset)
     freeaddrinfo(res);
 }
 
+/*
+ * Whose rights create and lock mailboxes: the user's outside the spool and
+ * in a world-writable spool; the user's with the spool's group in a
+ * group-writable one; root's otherwise (Postfix's rule).
+ */
+static struct local_creds *local_spool_creds(const struct local_settings *s,
+                                             const struct local_creds *user, bool in_spool)
+{
+    struct local_creds *spool;
+    struct stat st;
+
+    if (!in_spool || !local_privs_root() || stat(s->mail_spool_directory, &st) < 0 ||
+        (st.st_mode & S_IWOTH))
+        return local_creds_dup(user);
+    if (st.st_mode & S_IWGRP) {
+        spool = local_creds_dup(user);
+        spool->gid = st.st_gid;
+        spool->groups[0] = st.st_gid;
+        spool->ngroups = 1;
+        return spool;
+    }
+    return local_creds_create("root", 0, 0, "/", NULL);
+}
+
+/*
+ * A Maildir in the spool (mail_spool_directory ending in '/'): its top
+ * directory is made with the spool's rights and given to the user; the
+ * rest is done as the user.
+ */
+static int local_spool_maildir(const struct local_settings *s, const struct local_creds *user,
+                               const char *path, struct store_err *err)
+{
+    struct local_creds *spool;
+    struct stat st;
+    const char *why;
+    int rc = 0;
+
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return 0;
+    spool = local_spool_creds(s, user, true);
+    if (spool->uid == user->uid && spool->gid == user->gid) {
+        local_creds_free(&spool);
+        return 0;
+    }
+    if (local_privs_enter(spool, &why) < 0) {
+        rc = store_err_set(err, 1, "4.3.0", "%s", why);
+    } else {
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+            rc = store_err_errno(err, errno, "mkdir %s", path);
+        else if (spool->uid == 0 && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+                 st.st_uid == 0 && chown(path, user->uid, user->gid) < 0)
+            rc = store_err_errno(err, errno, "chown %s", path);
+        local_privs_leave();
+    }
+    local_creds_free(&spool);
+    return rc;
+}
+
 /* Append an mbox message with split rights (see the file comment). */
 static int local_mbox(struct local_job *job, const struct local_attr *attr,
                       const struct local_creds *user, const char *path, bool in_spool,
@@ -105,19 +164,7 @@ static int local_mbox(struct local_job *job, const struct local_attr *attr,
     o.uid = user->uid;
     o.gid = user->gid;
     o.size_limit = (off_t)s->mailbox_size_limit;
-
-    /* Whose rights create and lock the mailbox. */
-    if (!in_spool || !local_privs_root() || stat(s->mail_spool_directory, &st) < 0 ||
-        (st.st_mode & S_IWOTH)) {
-        spool = local_creds_dup(user);
-    } else if (st.st_mode & S_IWGRP) {
-        spool = local_creds_dup(user);
-        spool->gid = st.st_gid;
-        spool->groups[0] = st.st_gid;
-        spool->ngroups = 1;
-    } else {
-        spool = local_creds_create("root", 0, 0, "/", NULL);
-    }
+    spool = local_spool_creds(s, user, in_spool);
 
     if (local_privs_enter(spool, &why) < 0) {
         store_err_set(err, 1, "4.3.0", "%s", why);
@@ -215,7 +262,10 @@ void local_mailbox(struct local_job *job, const struct local_attr *attr,
                        buf_str(path), user->name, s->mailbox_size_limit);
             goto out;
         }
-        if (local_privs_enter(user, &why) < 0) {
+        if (mailbox_path == NULL && !*s->home_mailbox &&
+            local_spool_maildir(s, user, buf_str(path), &err) < 0) {
+            rc = -1;
+        } else if (local_privs_enter(user, &why) < 0) {
             store_err_set(&err, 1, "4.3.0", "%s", why);
             rc = -1;
         } else {

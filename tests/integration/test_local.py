@@ -283,10 +283,21 @@ def mbox_unquote(text):
 
 # ------------------------------------------------------------------ mailboxes
 
-def test_maildir_delivery_byte_for_byte(make_local, accounts):
-    """A Maildir message is the message itself after exactly Return-Path and Delivered-To."""
+@pytest.mark.parametrize("spool_mode", ["1777", "2775 root:mail", "0755 root:root"])
+def test_maildir_delivery_byte_for_byte(make_local, accounts, spool_mode):
+    """A Maildir message is the message itself after exactly Return-Path and Delivered-To.
+
+    As root, also in a spool directory that only its group (Debian's /var/mail) or only
+    root may write: the Maildir is still the user's."""
     user = accounts.names[0]
-    li = make_local()
+    li = make_local(start=False)
+    if spool_mode != "1777":
+        if not ROOT:
+            pytest.skip("needs root")
+        mode, owner = spool_mode.split()
+        os.chown(li.inst.mail, 0, grp.getgrnam(owner.split(":")[1]).gr_gid)
+        os.chmod(li.inst.mail, int(mode, 8))
+    li.start()
     rcpt = "%s@%s" % (user, DOMAIN)
     assert li.deliver(rcpt) == [("sent", "2.0.0", "delivered", "delivered to maildir")]
     box = os.path.join(li.inst.mail, user)
@@ -298,6 +309,7 @@ def test_maildir_delivery_byte_for_byte(make_local, accounts):
     st = os.stat(files[0])
     assert (st.st_uid, st.st_mode & 0o777) == (pw.pw_uid, 0o600)
     assert os.stat(box).st_uid == pw.pw_uid
+    assert os.stat(box).st_mode & 0o077 == 0
     li.log_wait(r": to=<%s>, relay=local, delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/0/[0-9.]+, "
                 r"dsn=2\.0\.0, status=sent \(delivered to maildir\)" % re.escape(rcpt))
 
@@ -581,6 +593,22 @@ def test_command_that_does_not_read(make_local, accounts):
     li = make_local(aliases='quick: "|/bin/true"\n')
     big = MESSAGE + b"z" * 500000 + b"\n"
     assert li.deliver("quick@" + DOMAIN, message=big)[0][0] == "sent"
+
+
+def test_mailbox_command(make_local, accounts):
+    """mailbox_command replaces mailbox delivery; it runs with the user's rights."""
+    user = accounts.names[0]
+    li = make_local(start=False)
+    script, outdir = write_script(li)
+    li.inst.set_config(mailbox_command="%s 0 $user" % script)
+    li.start()
+    rcpt = "%s@%s" % (user, DOMAIN)
+    assert li.deliver(rcpt)[0] == ("sent", "2.0.0", "delivered",
+                                   "delivered to command: %s 0 %s" % (script, user))
+    ((data, env),) = command_outputs(outdir)
+    assert data.partition(b"\n")[2] == headers(rcpt) + MESSAGE
+    assert "uid=%d\n" % accounts.get(user).pw_uid in env
+    assert not os.path.exists(os.path.join(li.inst.mail, user))
 
 
 # ------------------------------------------------------------------ files and :include:
