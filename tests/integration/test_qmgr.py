@@ -148,11 +148,17 @@ class QmgrTest:
                         lambda: self.where(qid) == want, timeout=timeout)
 
     def slots(self, qid):
-        d = self.where(qid)
-        assert d is not None, "%s is not in the queue" % qid
-        p = subprocess.run([self.tool("tests/integration/qslots"),
-                            os.path.join(self.spool, d, qid + ".msg")],
-                           capture_output=True, text=True, timeout=30)
+        """{address: {status, flags, attempts, next_retry}} of the queue file, wherever it is
+        (qmgr may move it between the look-up and the read: then look again)."""
+        for _ in range(100):
+            d = self.where(qid)
+            assert d is not None, "%s is not in the queue" % qid
+            p = subprocess.run([self.tool("tests/integration/qslots"),
+                                os.path.join(self.spool, d, qid + ".msg")],
+                               capture_output=True, text=True, timeout=30)
+            if p.returncode == 0:
+                break
+            time.sleep(0.02)
         assert p.returncode == 0, p.stderr
         out = {}
         for line in p.stdout.splitlines():
