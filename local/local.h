@@ -54,9 +54,9 @@ struct hdr_field;
 #define LOCAL_LOCK_DOTLOCK 0x1
 #define LOCAL_LOCK_FCNTL 0x2
 
-#define LOCAL_NEST_MAX 100             /* recipient nesting levels (Postfix's limit) */
-#define LOCAL_LIST_FILE_MAX (1 << 20)  /* bytes of a .forward or :include: file */
-#define LOCAL_OUTPUT_MAX 2048          /* bytes of command output kept for the reason */
+#define LOCAL_NEST_MAX 100              /* recipient nesting levels (Postfix's limit) */
+#define LOCAL_LIST_FILE_MAX (1 << 20)   /* bytes of a .forward or :include: file */
+#define LOCAL_OUTPUT_MAX 2048           /* bytes of command output kept for the reason */
 #define LOCAL_TEXT_MAX DELIVER_TEXT_MAX /* bytes of a result text */
 
 /* ---------------------------------------------------------------- settings */
@@ -65,7 +65,7 @@ struct hdr_field;
 struct local_settings {
     char *myhostname;
     char *myorigin;
-    struct argv *alias_maps;      /* table specs */
+    struct argv *alias_maps; /* table specs */
     struct argv *local_mailbox_maps;
     char *mail_spool_directory;
     char *home_mailbox;
@@ -231,7 +231,7 @@ struct local_table {
     char *spec;
     struct dict *d; /* NULL: could not be opened (why) */
     char *why;
-    bool owned;     /* owner is known: the table has a file */
+    bool owned; /* owner is known: the table has a file */
     uid_t owner;
 };
 
@@ -288,10 +288,10 @@ struct local_job {
     void *leaf_ctx;
     /* The request recipient being delivered. */
     const struct deliver_rcpt *rcpt;
-    struct local_result sum;        /* its result so far */
-    size_t leaves;                  /* final deliveries made or tried */
-    size_t expansions;              /* destinations produced by expansion */
-    struct argv *forward_addrs;     /* addresses to forward in one new queue file */
+    struct local_result sum;    /* its result so far */
+    size_t leaves;              /* final deliveries made or tried */
+    size_t expansions;          /* destinations produced by expansion */
+    struct argv *forward_addrs; /* addresses to forward in one new queue file */
     char *forward_delivered;
     char *forward_sender;
 };
@@ -299,11 +299,11 @@ struct local_job {
 /* One branch of an expansion, passed by value down the recursion. */
 struct local_attr {
     int level;
-    const char *address;   /* the recipient being delivered */
-    const char *delivered; /* Delivered-To: value (the request's recipient) */
-    const char *sender;    /* envelope sender ("" = null sender) */
-    const char *exp_from;  /* the alias name or user whose expansion produced address */
-    unsigned exp_type;     /* LOCAL_EXP_* of that expansion, 0 for the request's own */
+    const char *address;             /* the recipient being delivered */
+    const char *delivered;           /* Delivered-To: value (the request's recipient) */
+    const char *sender;              /* envelope sender ("" = null sender) */
+    const char *exp_from;            /* the alias name or user whose expansion produced address */
+    unsigned exp_type;               /* LOCAL_EXP_* of that expansion, 0 for the request's own */
     const struct local_creds *creds; /* rights for |command and /file; NULL: none yet */
     const struct local_addr *addr;   /* address taken apart (set by the switch) */
 };
@@ -312,9 +312,9 @@ struct local_attr {
 long long local_now_us(void);
 
 /* Record a leaf: log it (or hand it to the sink) and fold it into the recipient's sum. */
-void local_leaf(struct local_job *job, const struct local_attr *attr,
-                enum deliver_status status, const char *dsn, const char *action,
-                long long xfer_ms, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+void local_leaf(struct local_job *job, const struct local_attr *attr, enum deliver_status status,
+                const char *dsn, const char *action, long long xfer_ms, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 /* Count one expansion; false (and a bounced leaf, once) when over local_expansion_limit. */
 bool local_expansion_ok(struct local_job *job, const struct local_attr *attr);
 

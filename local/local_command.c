@@ -98,8 +98,7 @@ int local_exec_creds(struct local_job *job, const struct local_creds *creds,
 }
 
 /* Add NAME=value (filtered) to env. */
-static void local_env_add(struct argv *env, const char *name, const char *value,
-                          const char *filter)
+static void local_env_add(struct argv *env, const char *name, const char *value, const char *filter)
 {
     struct buf *b;
 
@@ -178,10 +177,10 @@ static int local_feed_fill(struct local_feed *f)
     if (f->pos >= f->length)
         return 0;
     do
-        n = pread(f->fd, f->chunk,
-                  (size_t)(f->length - f->pos > LOCAL_CMD_CHUNK ? LOCAL_CMD_CHUNK
-                                                                : f->length - f->pos),
-                  f->offset + f->pos);
+        n = pread(
+            f->fd, f->chunk,
+            (size_t)(f->length - f->pos > LOCAL_CMD_CHUNK ? LOCAL_CMD_CHUNK : f->length - f->pos),
+            f->offset + f->pos);
     while (n < 0 && errno == EINTR);
     if (n <= 0)
         return -1;
@@ -196,9 +195,8 @@ static int local_feed_fill(struct local_feed *f)
  */
 static int local_command_run(struct local_job *job, const struct local_attr *attr,
                              const char *command, const struct local_creds *as,
-                             const struct local_creds *env_user, int *status_r,
-                             bool *timed_out_r, int *write_errno_r, struct buf *output,
-                             const char **why_r)
+                             const struct local_creds *env_user, int *status_r, bool *timed_out_r,
+                             int *write_errno_r, struct buf *output, const char **why_r)
 {
     const struct local_settings *s = job->set;
     struct argv *argv, *env;
@@ -272,7 +270,7 @@ static int local_command_run(struct local_job *job, const struct local_attr *att
         mbox_from_line(feed.head, attr->sender, time(NULL));
         local_prepend_headers(hdrs, attr->sender,
                               s->prepend_delivered & LOCAL_PREPEND_COMMAND ? attr->delivered
-                                                                            : NULL);
+                                                                           : NULL);
         buf_append(feed.head, buf_str(hdrs), buf_len(hdrs));
         buf_free(&hdrs);
     }
@@ -321,8 +319,8 @@ static int local_command_run(struct local_job *job, const struct local_attr *att
                 } else if (more == 0) {
                     write_done = true;
                 } else {
-                    ssize_t n = write(in[1], feed.chunk + feed.chunk_pos,
-                                      feed.chunk_len - feed.chunk_pos);
+                    ssize_t n =
+                        write(in[1], feed.chunk + feed.chunk_pos, feed.chunk_len - feed.chunk_pos);
 
                     if (n > 0)
                         feed.chunk_pos += (size_t)n;
@@ -340,9 +338,8 @@ static int local_command_run(struct local_job *job, const struct local_attr *att
                 ssize_t n = read(out[0], data, sizeof(data));
 
                 if (n > 0) {
-                    size_t keep = buf_len(output) < LOCAL_OUTPUT_MAX
-                                      ? LOCAL_OUTPUT_MAX - buf_len(output)
-                                      : 0;
+                    size_t keep =
+                        buf_len(output) < LOCAL_OUTPUT_MAX ? LOCAL_OUTPUT_MAX - buf_len(output) : 0;
 
                     buf_append(output, data, (size_t)n < keep ? (size_t)n : keep);
                 } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -441,8 +438,7 @@ void local_command(struct local_job *job, const struct local_attr *attr, const c
             local_leaf(job, attr, DELIVER_SENT, o.dsn, "delivered", clock_now_ms() - start,
                        "delivered to command: %s", command);
         else
-            local_leaf(job, attr, o.status, o.dsn, "", clock_now_ms() - start, "%s",
-                       buf_str(text));
+            local_leaf(job, attr, o.status, o.dsn, "", clock_now_ms() - start, "%s", buf_str(text));
     }
     buf_free(&output);
     buf_free(&text);

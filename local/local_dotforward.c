@@ -109,8 +109,8 @@ int local_dotforward(struct local_job *job, const struct local_attr *attr,
             continue;
         }
         values = argv_create(4);
-        local_list_parse(buf_str(text), buf_len(text), s->line_max, values,
-                         local_dotforward_warn, buf_str(path));
+        local_list_parse(buf_str(text), buf_len(text), s->line_max, values, local_dotforward_warn,
+                         buf_str(path));
         if (values->argc == 0) {
             /* An empty .forward: deliver to the mailbox. */
             argv_free(&values);

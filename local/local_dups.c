@@ -17,7 +17,7 @@
 
 struct local_dups {
     char **slots;
-    size_t size;  /* power of two, > 2 * limit */
+    size_t size; /* power of two, > 2 * limit */
     size_t count;
     size_t limit;
 };

@@ -40,8 +40,7 @@ void local_file(struct local_job *job, const struct local_attr *attr, const char
     int rc;
 
     if (strcmp(path, "/dev/null") == 0) {
-        local_leaf(job, attr, DELIVER_SENT, "2.0.0", "delivered", 0, "delivered to file: %s",
-                   path);
+        local_leaf(job, attr, DELIVER_SENT, "2.0.0", "delivered", 0, "delivered to file: %s", path);
         return;
     }
     if (local_exec_creds(job, creds, &as, &why) < 0) {
@@ -94,8 +93,7 @@ void local_file(struct local_job *job, const struct local_attr *attr, const char
                    "delivered to file: %s", path);
     else
         local_leaf(job, attr, err.temporary ? DELIVER_DEFERRED : DELIVER_BOUNCED, err.dsn, "",
-                   clock_now_ms() - start, "cannot append message to file %s: %s", path,
-                   err.why);
+                   clock_now_ms() - start, "cannot append message to file %s: %s", path, err.why);
     buf_free(&prepend);
     local_creds_free(&as);
 }

@@ -136,24 +136,24 @@ void local_include(struct local_job *job, const struct local_attr *attr, const c
                        r == 0 ? "No such file or directory" : why);
         } else {
             msg_warn("%s: :include: %s", job->req->queue_id, why);
-            local_leaf(job, attr, DELIVER_DEFERRED, "4.3.0", "", 0,
-                       "cannot read include file %s", path);
+            local_leaf(job, attr, DELIVER_DEFERRED, "4.3.0", "", 0, "cannot read include file %s",
+                       path);
         }
         buf_free(&text);
         return;
     }
     if (st.st_mode & S_IWOTH) {
         msg_warn("%s: :include: file %s is world writable; refused", job->req->queue_id, path);
-        local_leaf(job, attr, DELIVER_BOUNCED, "5.7.0", "", 0,
-                   "include file %s is world writable", path);
+        local_leaf(job, attr, DELIVER_BOUNCED, "5.7.0", "", 0, "include file %s is world writable",
+                   path);
         buf_free(&text);
         return;
     }
     /* Without a user context, the file's owner (unless root) gives the rights. */
     if (attr->creds == NULL && st.st_uid != 0 && local_privs_root()) {
         if ((r = local_creds_getpwuid(st.st_uid, &owner, &why)) <= 0) {
-            msg_warn("%s: owner uid %lu of %s: %s", job->req->queue_id,
-                     (unsigned long)st.st_uid, path, r < 0 ? why : "no such user");
+            msg_warn("%s: owner uid %lu of %s: %s", job->req->queue_id, (unsigned long)st.st_uid,
+                     path, r < 0 ? why : "no such user");
             local_leaf(job, attr, DELIVER_DEFERRED, "4.3.0", "", 0,
                        "cannot find include file owner");
             buf_free(&text);
@@ -161,8 +161,8 @@ void local_include(struct local_job *job, const struct local_attr *attr, const c
         }
     }
     values = argv_create(8);
-    local_list_parse(buf_str(text), buf_len(text), job->set->line_max, values,
-                     local_include_warn, (void *)path);
+    local_list_parse(buf_str(text), buf_len(text), job->set->line_max, values, local_include_warn,
+                     (void *)path);
     child = *attr;
     child.exp_from = path;
     child.exp_type = LOCAL_EXP_INCLUDE;

@@ -83,8 +83,7 @@ void local_recipient(struct local_job *job, struct local_attr attr)
     attr.level++;
     if (attr.level > LOCAL_NEST_MAX) {
         msg_warn("%s: recipient nesting limit exceeded for %s", job->req->queue_id, attr.address);
-        local_leaf(job, &attr, DELIVER_BOUNCED, "5.4.6", "", 0,
-                   "recipient nesting limit exceeded");
+        local_leaf(job, &attr, DELIVER_BOUNCED, "5.4.6", "", 0, "recipient nesting limit exceeded");
         return;
     }
     key = buf_create(64);
@@ -100,8 +99,8 @@ void local_recipient(struct local_job *job, struct local_attr attr)
                    attr.address);
         return;
     }
-    if (local_addr_split(attr.address, s->recipient_delimiter, s->owner_request_special, &a,
-                         &why) < 0) {
+    if (local_addr_split(attr.address, s->recipient_delimiter, s->owner_request_special, &a, &why) <
+        0) {
         local_leaf(job, &attr, DELIVER_BOUNCED, "5.1.3", "", 0, "null username in \"%s\"",
                    attr.address);
         local_addr_clear(&a);

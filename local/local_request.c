@@ -32,7 +32,7 @@
 #include "lib/util/str.h"
 #include "local/local.h"
 
-#define LOCAL_HEADER_READ 8192        /* bytes read at a time for the header block */
+#define LOCAL_HEADER_READ 8192         /* bytes read at a time for the header block */
 #define LOCAL_HEADER_MAX (1024 * 1024) /* header bytes searched for Delivered-To: */
 
 /* Wall-clock microseconds. */
@@ -67,9 +67,8 @@ static int local_status_rank(enum deliver_status s)
 }
 
 /* Record a leaf: log it and fold it into the recipient's result. */
-void local_leaf(struct local_job *job, const struct local_attr *attr,
-                enum deliver_status status, const char *dsn, const char *action,
-                long long xfer_ms, const char *fmt, ...)
+void local_leaf(struct local_job *job, const struct local_attr *attr, enum deliver_status status,
+                const char *dsn, const char *action, long long xfer_ms, const char *fmt, ...)
 {
     struct buf *text = buf_create(128);
     struct deliver_rcpt r = *job->rcpt;
@@ -203,8 +202,8 @@ void local_ctx_free(struct local_ctx *ctx)
 }
 
 /* Deliver every recipient of req; done() gets each recipient's result as soon as it is final. */
-int local_request(struct local_ctx *ctx, const struct deliver_request *req,
-                  local_done_fn done, void *done_ctx)
+int local_request(struct local_ctx *ctx, const struct deliver_request *req, local_done_fn done,
+                  void *done_ctx)
 {
     struct local_job job;
     struct local_result res;

@@ -136,8 +136,7 @@ int local_settings_load(struct local_settings *s, const char **why_r)
         goto fail;
     }
     if (*s->home_mailbox == '/') {
-        snprintf(why, sizeof(why),
-                 "home_mailbox \"%.100s\" must be relative to the home directory",
+        snprintf(why, sizeof(why), "home_mailbox \"%.100s\" must be relative to the home directory",
                  s->home_mailbox);
         goto fail;
     }

@@ -53,8 +53,7 @@ void local_token(struct local_job *job, const struct local_attr *attr, const cha
         while (*value == ' ' || *value == '\t')
             value++;
         if (!(s->allow_commands & exp_class)) {
-            local_leaf(job, attr, DELIVER_BOUNCED, "5.7.1", "", 0,
-                       "mail to command is restricted");
+            local_leaf(job, attr, DELIVER_BOUNCED, "5.7.1", "", 0, "mail to command is restricted");
             return;
         }
         if (*value == 0) {

@@ -123,9 +123,9 @@ static void test_expand(void)
 
         x.extension = NULL;
         x.recipient_delimiter = NULL;
-        CHECK_INTEQ(local_expand(out, "$home/.forward${recipient_delimiter}${extension}", &x,
-                                 NULL, &why),
-                    0);
+        CHECK_INTEQ(
+            local_expand(out, "$home/.forward${recipient_delimiter}${extension}", &x, NULL, &why),
+            0);
         CHECK_STREQ(buf_str(out), "/home/joe/.forward");
         buf_reset(out);
         CHECK_INTEQ(local_expand(out, "${extension:default}", &x, NULL, &why), 0);

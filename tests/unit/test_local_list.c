@@ -161,20 +161,19 @@ static struct local_loop *loop_feed(const char *msg, size_t step)
 
 static void test_loop_detection(void)
 {
-    static const char msg[] =
-        "Received: from x\n"
-        "Delivered-To: Joe@Example.COM\n"
-        "delivered-to:   <list@example.com>  \n"
-        "DELIVERED-TO:\n folded@example.com\n"
-        "X-Delivered-To: notme@example.com\n"
-        "Delivered-To-X: notme2@example.com\n"
-        "Subject: hi\n"
-        "\n"
-        "Delivered-To: body@example.com\n";
+    static const char msg[] = "Received: from x\n"
+                              "Delivered-To: Joe@Example.COM\n"
+                              "delivered-to:   <list@example.com>  \n"
+                              "DELIVERED-TO:\n folded@example.com\n"
+                              "X-Delivered-To: notme@example.com\n"
+                              "Delivered-To-X: notme2@example.com\n"
+                              "Subject: hi\n"
+                              "\n"
+                              "Delivered-To: body@example.com\n";
     static const char *const found[] = {"joe@example.com", "JOE@example.com", "list@example.com",
-                                         "folded@example.com"};
-    static const char *const absent[] = {"notme@example.com", "notme2@example.com",
-                                          "body@example.com", "joe", "example.com", ""};
+                                        "folded@example.com"};
+    static const char *const absent[] = {
+        "notme@example.com", "notme2@example.com", "body@example.com", "joe", "example.com", ""};
 
     for (size_t step = 1; step <= sizeof(msg); step++) {
         struct local_loop *l = loop_feed(msg, step);

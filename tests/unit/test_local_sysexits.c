@@ -27,13 +27,13 @@ static void test_table(void)
         const char *dsn;
         const char *text;
     } want[] = {
-        {64, "5.3.0", "command line usage error"}, {65, "5.6.0", "data format error"},
-        {66, "5.3.0", "cannot open input"},        {67, "5.1.1", "user unknown"},
-        {68, "5.1.2", "host name unknown"},        {69, "5.3.0", "service unavailable"},
-        {70, "5.3.0", "internal software error"},  {71, "4.3.0", "system resource problem"},
-        {72, "5.3.0", "critical OS file missing"}, {73, "5.2.0", "can't create user output file"},
-        {74, "5.3.0", "input/output error"},       {75, "4.3.0", "temporary failure"},
-        {76, "5.5.0", "remote error in protocol"}, {77, "5.7.0", "permission denied"},
+        {64, "5.3.0", "command line usage error"},  {65, "5.6.0", "data format error"},
+        {66, "5.3.0", "cannot open input"},         {67, "5.1.1", "user unknown"},
+        {68, "5.1.2", "host name unknown"},         {69, "5.3.0", "service unavailable"},
+        {70, "5.3.0", "internal software error"},   {71, "4.3.0", "system resource problem"},
+        {72, "5.3.0", "critical OS file missing"},  {73, "5.2.0", "can't create user output file"},
+        {74, "5.3.0", "input/output error"},        {75, "4.3.0", "temporary failure"},
+        {76, "5.5.0", "remote error in protocol"},  {77, "5.7.0", "permission denied"},
         {78, "5.3.5", "local configuration error"},
     };
 
@@ -90,8 +90,8 @@ static void test_judge(void)
         struct buf *text = buf_create(64);
 
         memset(&o, 0, sizeof(o));
-        local_command_judge(cases[i].status, cases[i].timed_out, cases[i].write_errno,
-                            "/bin/cmd", cases[i].output, &o, text);
+        local_command_judge(cases[i].status, cases[i].timed_out, cases[i].write_errno, "/bin/cmd",
+                            cases[i].output, &o, text);
         CHECK_INTEQ(o.status, cases[i].want);
         CHECK_STREQ(o.dsn, cases[i].dsn);
         CHECK_STREQ(buf_str(text), cases[i].text);
