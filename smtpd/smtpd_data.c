@@ -294,6 +294,10 @@ void smtpd_cmd_data(struct smtpd_session *ss, const struct smtp_cmd *cmd)
         smtpd_reply(ss, 501, "5.5.4", "Syntax: DATA");
         return;
     }
+    if (ss->state == SMTPD_ST_MAIL) { /* every RCPT was refused, or none was sent */
+        smtpd_reply(ss, 554, "5.5.1", "Error: no valid recipients");
+        return;
+    }
     smtpd_content_begin(ss);
     ss->state = SMTPD_ST_DATA;
     smtpd_reply(ss, 354, NULL, "End data with <CR><LF>.<CR><LF>");
@@ -408,13 +412,13 @@ void smtpd_cmd_bdat(struct smtpd_session *ss, const struct smtp_cmd *cmd)
     else if (ss->state == SMTPD_ST_IDLE)
         refusal = "Error: need MAIL command";
     else if (ss->state == SMTPD_ST_MAIL)
-        refusal = "Error: need RCPT command";
+        refusal = "Error: no valid recipients";
     if (refusal != NULL) {
         if (smtpd_bdat_discard(ss, size) < 0) {
             smtpd_lost(ss);
             return;
         }
-        smtpd_reply(ss, 503, "5.5.1", "%s", refusal);
+        smtpd_reply(ss, ss->state == SMTPD_ST_MAIL ? 554 : 503, "5.5.1", "%s", refusal);
         return;
     }
     if (ss->state == SMTPD_ST_RCPT) {

@@ -34,7 +34,7 @@ const struct smtpd_cmd_def smtpd_cmd_table[] = {
     {"EHLO", smtpd_cmd_ehlo, SMTPD_CMD_PRE_HELO | SMTPD_CMD_LAST, ST_SESSION, NULL},
     {"MAIL", smtpd_cmd_mail, 0, ST(IDLE), "Error: nested MAIL command"},
     {"RCPT", smtpd_cmd_rcpt, 0, ST(MAIL) | ST(RCPT), "Error: need MAIL command"},
-    {"DATA", smtpd_cmd_data, SMTPD_CMD_LAST, ST(RCPT), "Error: need RCPT command"},
+    {"DATA", smtpd_cmd_data, SMTPD_CMD_LAST, ST(MAIL) | ST(RCPT), "Error: need RCPT command"},
     {"BDAT", smtpd_cmd_bdat, SMTPD_CMD_PRE_HELO, ST_ANY, NULL},
     {"RSET", smtpd_cmd_rset, SMTPD_CMD_PRE_HELO | SMTPD_CMD_JUNK, ST_ANY, NULL},
     {"NOOP", smtpd_cmd_noop, SMTPD_CMD_PRE_HELO | SMTPD_CMD_LAST | SMTPD_CMD_JUNK, ST_ANY, NULL},
