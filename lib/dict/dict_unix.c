@@ -15,7 +15,9 @@
  * does not exist (NULL with errno 0, ENOENT, ESRCH, EBADF or EPERM, as
  * getpwnam(3) documents); any other failure (an NSS back end that is down,
  * out of file descriptors) is a table error, so the caller defers instead
- * of rejecting a real user.
+ * of rejecting a real user. A process that cannot see /etc/passwd (or
+ * /etc/group) at all, typically because it runs chrooted, gets a table
+ * error too: the C library would say "no such user" for everyone.
  */
 #include "config.h"
 
@@ -23,6 +25,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/dict/dict_priv.h"
 #include "lib/util/buf.h"
@@ -41,6 +44,14 @@ static bool unix_notfound_errno(int err)
     return err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM;
 }
 
+/* Not found, unless the database file is out of sight (then an error). */
+static int unix_notfound(struct dict *d, const char *file)
+{
+    if (access(file, F_OK) < 0)
+        return dict_why(d, "%s: %s is not reachable (chroot?): %m", d->spec, file);
+    return DICT_NOTFOUND;
+}
+
 /* Look a user or group name up. */
 static int unix_lookup(struct dict *d, const char *key, const char **value_r)
 {
@@ -55,7 +66,7 @@ static int unix_lookup(struct dict *d, const char *key, const char **value_r)
 
         if (pw == NULL)
             return unix_notfound_errno(errno)
-                       ? DICT_NOTFOUND
+                       ? unix_notfound(d, "/etc/passwd")
                        : dict_why(d, "%s: lookup of \"%s\": %m", d->spec, key);
         buf_printf(u->value, "%s:%s:%ld:%ld:%s:%s:%s", pw->pw_name,
                    pw->pw_passwd ? pw->pw_passwd : "", (long)pw->pw_uid, (long)pw->pw_gid,
@@ -66,7 +77,7 @@ static int unix_lookup(struct dict *d, const char *key, const char **value_r)
 
         if (gr == NULL)
             return unix_notfound_errno(errno)
-                       ? DICT_NOTFOUND
+                       ? unix_notfound(d, "/etc/group")
                        : dict_why(d, "%s: lookup of \"%s\": %m", d->spec, key);
         buf_printf(u->value, "%s:%s:%ld:", gr->gr_name, gr->gr_passwd ? gr->gr_passwd : "",
                    (long)gr->gr_gid);

@@ -907,3 +907,28 @@ def test_qmgr_is_woken_up(tmp_path, build_dir):
                                                 log.read_text(), re.M),
              timeout=15)
     assert not glob.glob(os.path.join(inst.spool, "incoming", qid + ".*"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_chroot(tmp_path, build_dir):
+    """smtpd chrooted to the queue directory (master.cf chroot = y) still queues mail, and a
+    system-user table it cannot see defers (451) instead of rejecting everyone (550)."""
+    port = free_port()
+    cfg = dict(BASE_CONFIG)
+    cfg["local_recipient_maps"] = "unix:passwd.byname inline:{ alice=1 }"
+    inst = Instance(tmp_path / "inst", build_dir, config=cfg,
+                    master_cf=["127.0.0.1:%d inet n - y - - smtpd" % port])
+    if not inst.has_daemon("smtpd"):
+        pytest.skip("smtpd is not built")
+    inst.start()
+    c = Client(port, "127.0.0.1", 10).greet()
+    c.cmd("MAIL FROM:<a@b.example>", 250)
+    c.cmd("RCPT TO:<root@example.com>", 451, r"^4\.3\.0 <root@example\.com>: Temporary lookup "
+                                              r"failure$")
+    c.cmd("RCPT TO:<x@remote.example>", 250)
+    c.cmd("DATA", 354)
+    c.send("Subject: chrooted\r\n\r\nhi\r\n.\r\n")
+    qid = queued_id(c.expect(250))
+    c.cmd("QUIT", 221)
+    assert os.path.exists(os.path.join(inst.spool, "incoming", qid + ".msg"))
+    inst.wait_log(r"unix:passwd\.byname: /etc/passwd is not reachable \(chroot\?\)")
