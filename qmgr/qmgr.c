@@ -88,8 +88,8 @@ struct resolver *qmgr_resolver(const char **why_r)
 
     if (qmgr_resolver_obj != NULL)
         return qmgr_resolver_obj;
-    if (qmgr_resolver_failed_ms != 0
-        && clock_now_ms() - qmgr_resolver_failed_ms < QMGR_RESOLVER_RETRY_MS) {
+    if (qmgr_resolver_failed_ms != 0 &&
+        clock_now_ms() - qmgr_resolver_failed_ms < QMGR_RESOLVER_RETRY_MS) {
         *why_r = qmgr_resolver_why;
         return NULL;
     }
@@ -244,8 +244,8 @@ static void qmgr_queue_run(void *ctx)
     int n;
 
     (void)ctx;
-    run_timer = event_timer_add(event_server_loop(), qmgr_var.queue_run_delay * 1000,
-                                qmgr_queue_run, NULL);
+    run_timer =
+        event_timer_add(event_server_loop(), qmgr_var.queue_run_delay * 1000, qmgr_queue_run, NULL);
     n = queue_file_clean_tmp(QUEUE_DIR_INCOMING, (time_t)qmgr_var.tmp_max_age, &why);
     if (n < 0)
         msg_warn("clean %s/: %s", QUEUE_DIR_INCOMING, why);
@@ -415,7 +415,8 @@ static void qmgr_pre_exit(const char *service, char **argv)
         event_loop_run_once(loop, 0);
         if (qmgr_deliver_count() > 0)
             msg_warn("exiting with %zu deliveries in progress; their recipients may be"
-                     " delivered again", qmgr_deliver_count());
+                     " delivered again",
+                     qmgr_deliver_count());
     }
     if (qmgr_deliver_count() == 0) {
         qmgr_message_free_all();

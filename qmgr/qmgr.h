@@ -42,7 +42,7 @@ struct qmgr_list {
     struct qmgr_list *prev, *next;
 };
 
-#define QMGR_ENTRY(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define QMGR_ENTRY(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void qmgr_list_init(struct qmgr_list *head)
 {
@@ -78,13 +78,13 @@ static inline bool qmgr_list_linked(const struct qmgr_list *node)
 /* ---- settings (main.cf, read at start) ---- */
 
 struct qmgr_settings {
-    int active_limit;          /* qmgr_message_active_limit */
-    int dest_limit;            /* default_destination_concurrency_limit */
-    int local_dest_limit;      /* local_destination_concurrency_limit */
-    int rcpt_limit;            /* default_destination_recipient_limit */
-    int local_rcpt_limit;      /* local_destination_recipient_limit */
-    int process_limit;         /* default_process_limit */
-    long long min_backoff;     /* seconds */
+    int active_limit;      /* qmgr_message_active_limit */
+    int dest_limit;        /* default_destination_concurrency_limit */
+    int local_dest_limit;  /* local_destination_concurrency_limit */
+    int rcpt_limit;        /* default_destination_recipient_limit */
+    int local_rcpt_limit;  /* local_destination_recipient_limit */
+    int process_limit;     /* default_process_limit */
+    long long min_backoff; /* seconds */
     long long max_backoff;
     long long queue_run_delay;
     long long max_lifetime;
@@ -131,7 +131,7 @@ struct qmgr_message {
     size_t outstanding;   /* recipients TODO or BUSY */
     struct qmgr_rcpt *rcpts;
     size_t rcpt_count;
-    bool finishing;       /* qmgr_message_finish() is running or scheduled */
+    bool finishing; /* qmgr_message_finish() is running or scheduled */
 };
 
 /* Attribute that marks a file whose addresses are already rewritten and expanded. */
@@ -144,14 +144,14 @@ struct qmgr_message {
 struct qmgr_transport {
     struct qmgr_list link; /* in the list of transports */
     char *name;
-    int dest_limit;  /* deliveries per queue */
-    int rcpt_limit;  /* recipients per request */
-    int total_limit; /* deliveries of this transport */
-    int busy;        /* deliveries in flight */
+    int dest_limit;          /* deliveries per queue */
+    int rcpt_limit;          /* recipients per request */
+    int total_limit;         /* deliveries of this transport */
+    int busy;                /* deliveries in flight */
     long long dead_until_ms; /* 0: usable */
     char *dead_reason;
     struct qmgr_list queues; /* every queue of this transport */
-    struct qmgr_list ready;   /* queues with waiting recipients, round-robin order */
+    struct qmgr_list ready;  /* queues with waiting recipients, round-robin order */
     struct qmgr_queue *buckets[QMGR_QUEUE_BUCKETS];
     unsigned long long retry_timer;
 };
@@ -162,8 +162,8 @@ struct qmgr_queue {
     struct qmgr_queue *hnext;
     struct qmgr_transport *transport;
     char *nexthop;
-    int busy;               /* deliveries in flight */
-    struct qmgr_list todo;  /* recipients waiting */
+    int busy;              /* deliveries in flight */
+    struct qmgr_list todo; /* recipients waiting */
     size_t todo_count;
 };
 

@@ -67,8 +67,8 @@ static bool qmgr_transport_name_ok(const char *name)
     if (len == 0 || len > 64 || name[0] == '.')
         return false;
     for (const char *cp = name; *cp; cp++)
-        if (!((*cp >= 'a' && *cp <= 'z') || (*cp >= 'A' && *cp <= 'Z') || (*cp >= '0' && *cp <= '9')
-              || *cp == '.' || *cp == '_' || *cp == '-'))
+        if (!((*cp >= 'a' && *cp <= 'z') || (*cp >= 'A' && *cp <= 'Z') ||
+              (*cp >= '0' && *cp <= '9') || *cp == '.' || *cp == '_' || *cp == '-'))
             return false;
     return true;
 }
@@ -80,8 +80,8 @@ static void qmgr_deliver_end(struct qmgr_delivery *d, const char *text)
 
     for (size_t i = 0; i < d->count; i++)
         if (!d->answered[i])
-            qmgr_rcpt_defer(d->rcpts[i], "4.3.0", "none", text ? text : "delivery agent gave no result",
-                            true);
+            qmgr_rcpt_defer(d->rcpts[i], "4.3.0", "none",
+                            text ? text : "delivery agent gave no result", true);
     if (d->fd >= 0) {
         event_fd_remove(loop, d->fd);
         (void)close(d->fd);
@@ -247,8 +247,8 @@ static int qmgr_deliver_connect(const char *name)
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     int fd;
 
-    if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", DELIVER_SOCKET_DIR, name)
-        >= sizeof(sun.sun_path)) {
+    if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", DELIVER_SOCKET_DIR, name) >=
+        sizeof(sun.sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
     }

@@ -130,10 +130,11 @@ static void qmgr_rcpt_write(struct qmgr_message *m, size_t index, const struct q
 {
     const char *why;
 
-    if (queue_file_rcpt_update(m->qf, index, slot, diag, QUEUE_UPDATE_NOSYNC, &why) < 0
-        || queue_file_sync(m->qf, &why) < 0)
+    if (queue_file_rcpt_update(m->qf, index, slot, diag, QUEUE_UPDATE_NOSYNC, &why) < 0 ||
+        queue_file_sync(m->qf, &why) < 0)
         msg_error("%s: cannot record the status of recipient %zu: %s"
-                  " (it may be delivered again)", m->id, index, why);
+                  " (it may be delivered again)",
+                  m->id, index, why);
 }
 
 /* One recipient of this round is done: count it, finish the message after the last. */
@@ -255,8 +256,8 @@ static void qmgr_mark_notified(struct qmgr_message *m, const struct bounce_rcpt 
         struct queue_slot slot = queue_file_envelope(m->qf)->rcpts[list[i].index].slot;
 
         slot.flags |= flag;
-        if (queue_file_rcpt_update(m->qf, list[i].index, &slot, NULL, QUEUE_UPDATE_NOSYNC,
-                                   &why) < 0) {
+        if (queue_file_rcpt_update(m->qf, list[i].index, &slot, NULL, QUEUE_UPDATE_NOSYNC, &why) <
+            0) {
             msg_error("%s: cannot mark recipient %zu as notified: %s", m->id, list[i].index, why);
             return;
         }
@@ -295,8 +296,7 @@ static int qmgr_notify(struct qmgr_message *m, enum bounce_kind kind, struct bou
         return 0;
     r = bounce_queue_dsn(&req, qid, &why);
     if (r < 0) {
-        msg_warn("%s: cannot queue a delivery status notification: %s; will try again", m->id,
-                 why);
+        msg_warn("%s: cannot queue a delivery status notification: %s; will try again", m->id, why);
         return -1;
     }
     qmgr_mark_notified(m, list, n,
@@ -318,8 +318,8 @@ static int qmgr_message_notify(struct qmgr_message *m)
     struct bounce_rcpt *success = mem_alloc_array(env->rcpt_count, sizeof(*success));
     struct bounce_rcpt *delayed = mem_alloc_array(env->rcpt_count, sizeof(*delayed));
     size_t nf = 0, ns = 0, nd = 0;
-    bool warn = qmgr_var.delay_warning > 0
-                && qmgr_now_us() - m->arrival_us >= qmgr_var.delay_warning * 1000000;
+    bool warn = qmgr_var.delay_warning > 0 &&
+                qmgr_now_us() - m->arrival_us >= qmgr_var.delay_warning * 1000000;
     int ret = 0;
 
     for (size_t i = 0; i < env->rcpt_count; i++) {
@@ -328,13 +328,13 @@ static int qmgr_message_notify(struct qmgr_message *m)
 
         if (qr->slot.status == QUEUE_BOUNCED && !(qr->slot.flags & QUEUE_SLOT_NOTIFIED)) {
             failed[nf++] = (struct bounce_rcpt){.index = i};
-        } else if (qr->slot.status == QUEUE_DELIVERED && !(qr->slot.flags & QUEUE_SLOT_NOTIFIED)
-                   && (qr->notify & QUEUE_NOTIFY_SUCCESS)) {
+        } else if (qr->slot.status == QUEUE_DELIVERED && !(qr->slot.flags & QUEUE_SLOT_NOTIFIED) &&
+                   (qr->notify & QUEUE_NOTIFY_SUCCESS)) {
             rc = qmgr_rcpt_of(m, i);
             success[ns++] = (struct bounce_rcpt){
                 .index = i, .action = rc ? (enum bounce_action)rc->action : BOUNCE_ACTION_DEFAULT};
-        } else if (qr->slot.status == QUEUE_DEFERRED && warn
-                   && !(qr->slot.flags & QUEUE_SLOT_DELAY_WARNED)) {
+        } else if (qr->slot.status == QUEUE_DEFERRED && warn &&
+                   !(qr->slot.flags & QUEUE_SLOT_DELAY_WARNED)) {
             delayed[nd++] = (struct bounce_rcpt){.index = i};
         }
     }
@@ -440,11 +440,11 @@ static int qmgr_message_split(struct qmgr_message *m, struct argv **exp, const c
 
     if (queue_file_create(QUEUE_DIR_INCOMING, &limits, &nqf, why_r) < 0)
         return -1;
-    if (queue_file_set_str(nqf, QUEUE_F_SENDER, m->sender, why_r) < 0
-        || queue_file_set_arrival(nqf, env->arrival, why_r) < 0
-        || queue_file_set_ret(nqf, env->ret, why_r) < 0
-        || queue_file_set_body(nqf, env->body, why_r) < 0
-        || queue_file_set_flags(nqf, env->flags, why_r) < 0)
+    if (queue_file_set_str(nqf, QUEUE_F_SENDER, m->sender, why_r) < 0 ||
+        queue_file_set_arrival(nqf, env->arrival, why_r) < 0 ||
+        queue_file_set_ret(nqf, env->ret, why_r) < 0 ||
+        queue_file_set_body(nqf, env->body, why_r) < 0 ||
+        queue_file_set_flags(nqf, env->flags, why_r) < 0)
         goto fail;
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         const char *v = *(const char *const *)((const char *)env + strs[i].off);
@@ -453,8 +453,8 @@ static int qmgr_message_split(struct qmgr_message *m, struct argv **exp, const c
             goto fail;
     }
     for (size_t i = 0; i < env->attr_count; i++)
-        if (strcmp(env->attrs[i].name, QMGR_ATTR_REWRITTEN) != 0
-            && queue_file_add_attr(nqf, env->attrs[i].name, env->attrs[i].value, why_r) < 0)
+        if (strcmp(env->attrs[i].name, QMGR_ATTR_REWRITTEN) != 0 &&
+            queue_file_add_attr(nqf, env->attrs[i].name, env->attrs[i].value, why_r) < 0)
             goto fail;
     if (queue_file_add_attr(nqf, QMGR_ATTR_REWRITTEN, "yes", why_r) < 0)
         goto fail;
@@ -483,8 +483,7 @@ static int qmgr_message_split(struct qmgr_message *m, struct argv **exp, const c
         goto fail;
     snprintf(new_id, sizeof(new_id), "%s", queue_file_id(nqf));
     queue_file_free(&nqf);
-    msg_info("%s: virtual alias expansion to %zu recipients continues as %s", m->id, count,
-             new_id);
+    msg_info("%s: virtual alias expansion to %zu recipients continues as %s", m->id, count, new_id);
     msg_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue incoming)", new_id, m->sender,
              (unsigned long long)queue_file_content_length(m->qf), count);
     return 0;
@@ -649,8 +648,8 @@ int qmgr_message_activate(const char *id)
         qmgr_list_init(&q->link);
         q->msg = m;
         q->index = i;
-        q->address = mem_strdup(exp[i] && exp[i]->argc == 1 ? exp[i]->argv[0]
-                                                            : env->rcpts[i].address);
+        q->address =
+            mem_strdup(exp[i] && exp[i]->argc == 1 ? exp[i]->argv[0] : env->rcpts[i].address);
         q->state = QMGR_RCPT_TODO;
     }
     for (size_t i = 0; i < env->rcpt_count; i++)

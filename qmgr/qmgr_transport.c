@@ -303,8 +303,7 @@ static void qmgr_transport_suspend(struct qmgr_transport *t, long long ms, const
 /* A transport cannot be reached: defer what waits for it, for transport_retry_time. */
 void qmgr_transport_throttle(struct qmgr_transport *t, const char *reason)
 {
-    msg_warn("transport %s: %s; suspended for %llds", t->name, reason,
-             qmgr_var.transport_retry);
+    msg_warn("transport %s: %s; suspended for %llds", t->name, reason, qmgr_var.transport_retry);
     qmgr_transport_suspend(t, qmgr_var.transport_retry * 1000, reason);
 }
 
@@ -336,8 +335,7 @@ void qmgr_transport_revive_all(void)
 void qmgr_transport_free_all(void)
 {
     while (!qmgr_list_empty(&qmgr_transports)) {
-        struct qmgr_transport *t =
-            QMGR_ENTRY(qmgr_transports.next, struct qmgr_transport, link);
+        struct qmgr_transport *t = QMGR_ENTRY(qmgr_transports.next, struct qmgr_transport, link);
 
         while (!qmgr_list_empty(&t->queues)) {
             struct qmgr_queue *q = QMGR_ENTRY(t->queues.next, struct qmgr_queue, link);

@@ -555,21 +555,23 @@ int attr_parser_feed(struct attr_parser *p, const void *data, size_t len, size_t
                 }
                 p->state = ATTR_S_VALUE_LF;
             } else if (!attr_digit(p, c, p->limits.value_max)) {
-                return attr_parser_error(p, why_r, "message \"%s\": field \"%s\": bad length"
-                                         " (limit %zu bytes)", p->msg->type, p->cur.name,
-                                         p->limits.value_max);
+                return attr_parser_error(p, why_r,
+                                         "message \"%s\": field \"%s\": bad length"
+                                         " (limit %zu bytes)",
+                                         p->msg->type, p->cur.name, p->limits.value_max);
             }
             break;
         case ATTR_S_VALUE_LF:
             if (c != '\n')
-                return attr_parser_error(p, why_r, "message \"%s\": field \"%s\": no newline"
-                                         " after the value", p->msg->type, p->cur.name);
+                return attr_parser_error(p, why_r,
+                                         "message \"%s\": field \"%s\": no newline"
+                                         " after the value",
+                                         p->msg->type, p->cur.name);
             if (p->cur.type != ATTR_TYPE_STR) {
                 long long v;
                 bool ok = p->cur.type == ATTR_TYPE_INT
                               ? attr_parse_num(p->cur.value, p->cur.len, INT_MIN, INT_MAX, &v)
-                              : attr_parse_num(p->cur.value, p->cur.len, LLONG_MIN, LLONG_MAX,
-                                               &v);
+                              : attr_parse_num(p->cur.value, p->cur.len, LLONG_MIN, LLONG_MAX, &v);
 
                 if (!ok)
                     return attr_parser_error(p, why_r, "message \"%s\": field \"%s\": bad number",
@@ -598,8 +600,7 @@ int attr_parser_feed(struct attr_parser *p, const void *data, size_t len, size_t
 }
 
 /* Read one message from a blocking stream. */
-int attr_read(struct stream *s, struct attr_parser *p, struct attr_msg **msg_r,
-              const char **why_r)
+int attr_read(struct stream *s, struct attr_parser *p, struct attr_msg **msg_r, const char **why_r)
 {
     for (;;) {
         int c = stream_getc(s);

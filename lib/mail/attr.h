@@ -102,8 +102,7 @@ bool attr_parser_idle(const struct attr_parser *p);
  * peer closed cleanly), -1 with *why_r (I/O error, timeout, EOF inside a
  * message, protocol error). Reads exactly up to the end of the message.
  */
-int attr_read(struct stream *s, struct attr_parser *p, struct attr_msg **msg_r,
-              const char **why_r);
+int attr_read(struct stream *s, struct attr_parser *p, struct attr_msg **msg_r, const char **why_r);
 /* Write the message(s) in msg and flush. 0, or -1 with *why_r. */
 int attr_write(struct stream *s, const struct buf *msg, const char **why_r);
 

@@ -122,8 +122,8 @@ int deliver_request_check(const struct deliver_request *req, const char **why_r)
         *why_r = "queue_file must be a relative path inside queue_directory";
         return -1;
     }
-    if (req->content_offset < 0 || req->content_length < 0 || req->ret < 0 || req->ret > 2
-        || req->body < 0 || req->body > 3 || req->arrival_us < 0 || req->active_us < 0) {
+    if (req->content_offset < 0 || req->content_length < 0 || req->ret < 0 || req->ret > 2 ||
+        req->body < 0 || req->body > 3 || req->arrival_us < 0 || req->active_us < 0) {
         *why_r = "a request number is out of range";
         return -1;
     }
@@ -138,9 +138,9 @@ int deliver_request_check(const struct deliver_request *req, const char **why_r)
             *why_r = "a recipient number is out of range";
             return -1;
         }
-        if (!deliver_len_ok(r->address, DELIVER_STR_MAX) || *r->address == '\0'
-            || !deliver_len_ok(r->orig, DELIVER_STR_MAX)
-            || !deliver_len_ok(r->orcpt, DELIVER_STR_MAX)) {
+        if (!deliver_len_ok(r->address, DELIVER_STR_MAX) || *r->address == '\0' ||
+            !deliver_len_ok(r->orig, DELIVER_STR_MAX) ||
+            !deliver_len_ok(r->orcpt, DELIVER_STR_MAX)) {
             *why_r = "a recipient address is empty or too long";
             return -1;
         }
@@ -338,8 +338,9 @@ int deliver_result_check(const struct deliver_result *res, const char **why_r)
         *why_r = "result dsn is not an RFC 3463 code of the status's class";
         return -1;
     }
-    if (!deliver_len_ok(res->address, DELIVER_STR_MAX) || !deliver_len_ok(res->relay, DELIVER_STR_MAX)
-        || !deliver_len_ok(res->text, DELIVER_TEXT_MAX) || res->action == NULL) {
+    if (!deliver_len_ok(res->address, DELIVER_STR_MAX) ||
+        !deliver_len_ok(res->relay, DELIVER_STR_MAX) ||
+        !deliver_len_ok(res->text, DELIVER_TEXT_MAX) || res->action == NULL) {
         *why_r = "a result field is missing or too long";
         return -1;
     }
@@ -413,9 +414,8 @@ static long long deliver_now_us(void)
 /* Agent side: send one recipient's result and log it. */
 int deliver_result_send(struct stream *s, const struct deliver_request *req,
                         const struct deliver_rcpt *rcpt, enum deliver_status status,
-                        const char *dsn, const char *action, const char *relay,
-                        long long conn_ms, long long xfer_ms, const char *text,
-                        const char **why_r)
+                        const char *dsn, const char *action, const char *relay, long long conn_ms,
+                        long long xfer_ms, const char *text, const char **why_r)
 {
     struct deliver_result res = {
         .index = rcpt->index,

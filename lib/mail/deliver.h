@@ -97,10 +97,10 @@ struct stream;
 #define DELIVER_REQUEST_TYPE "deliver_request"
 #define DELIVER_RESULT_TYPE "deliver_result"
 
-#define DELIVER_RCPT_MAX 1000      /* recipients per request */
-#define DELIVER_STR_MAX 4096       /* bytes in an address, path, nexthop, ... */
-#define DELIVER_TEXT_MAX 4000      /* bytes of diagnostic text */
-#define DELIVER_DSN_MAX 15         /* "5.1.1" (RFC 3463: up to 3.3.3 digits) */
+#define DELIVER_RCPT_MAX 1000 /* recipients per request */
+#define DELIVER_STR_MAX 4096  /* bytes in an address, path, nexthop, ... */
+#define DELIVER_TEXT_MAX 4000 /* bytes of diagnostic text */
+#define DELIVER_DSN_MAX 15    /* "5.1.1" (RFC 3463: up to 3.3.3 digits) */
 
 /* The private/ directory of transport sockets, relative to queue_directory. */
 #define DELIVER_SOCKET_DIR "private"
@@ -113,11 +113,11 @@ enum deliver_status {
 };
 
 struct deliver_rcpt {
-    long long index;  /* in the queue file */
-    char *address;    /* to deliver to */
-    char *orig;       /* original recipient, "" if none */
-    char *orcpt;      /* DSN ORCPT, "" if none */
-    unsigned notify;  /* QUEUE_NOTIFY_* */
+    long long index; /* in the queue file */
+    char *address;   /* to deliver to */
+    char *orig;      /* original recipient, "" if none */
+    char *orcpt;     /* DSN ORCPT, "" if none */
+    unsigned notify; /* QUEUE_NOTIFY_* */
 };
 
 struct deliver_request {
@@ -165,8 +165,7 @@ int deliver_request_check(const struct deliver_request *req, const char **why_r)
 /* Append the request as one attr message to out (the request must pass the check). */
 void deliver_request_format(const struct deliver_request *req, struct buf *out);
 /* Decode a request message. 0 with *req_r (caller frees), or -1 with *why_r. */
-int deliver_request_parse(struct attr_msg *m, struct deliver_request **req_r,
-                          const char **why_r);
+int deliver_request_parse(struct attr_msg *m, struct deliver_request **req_r, const char **why_r);
 
 /*
  * Agent side: read the next request from a blocking stream. 1 with *req_r,
@@ -197,9 +196,8 @@ int deliver_result_parse(struct attr_msg *m, struct deliver_result *res_r, const
  */
 int deliver_result_send(struct stream *s, const struct deliver_request *req,
                         const struct deliver_rcpt *rcpt, enum deliver_status status,
-                        const char *dsn, const char *action, const char *relay,
-                        long long conn_ms, long long xfer_ms, const char *text,
-                        const char **why_r);
+                        const char *dsn, const char *action, const char *relay, long long conn_ms,
+                        long long xfer_ms, const char *text, const char **why_r);
 /* qmgr side (and tests): read one result from a blocking stream; like deliver_request_recv. */
 int deliver_result_recv(struct stream *s, struct attr_parser *p, struct deliver_result *res_r,
                         const char **why_r);

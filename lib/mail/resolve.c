@@ -41,7 +41,7 @@ struct resolve_maps {
 
 /* A list of domain names and tables (mydestination, relay_domains). */
 struct resolve_domains {
-    struct argv *names;      /* lower case, without trailing dot */
+    struct argv *names; /* lower case, without trailing dot */
     struct resolve_maps maps;
 };
 
@@ -52,8 +52,7 @@ struct resolver {
     bool propagate_canonical, propagate_virtual;
     int expansion_limit, recursion_limit;
     struct resolve_domains mydestination, relay_domains;
-    struct resolve_maps canonical, sender_canonical, recipient_canonical, virtual_alias,
-        transport;
+    struct resolve_maps canonical, sender_canonical, recipient_canonical, virtual_alias, transport;
     char why[512];
 };
 
@@ -214,8 +213,8 @@ static void resolve_domains_close(struct resolve_domains *dl)
  * also matches "sub.example.com" (Postfix's parent_domain_matches_subdomains);
  * ".example.com" always matches subdomains only. 1, 0 or -1 (table error).
  */
-static int resolve_domains_match(struct resolver *r, struct resolve_domains *dl,
-                                 const char *domain, bool parents, const char **why_r)
+static int resolve_domains_match(struct resolver *r, struct resolve_domains *dl, const char *domain,
+                                 bool parents, const char **why_r)
 {
     size_t dlen = strlen(domain);
     const char *value;
@@ -233,8 +232,8 @@ static int resolve_domains_match(struct resolver *r, struct resolve_domains *dl,
         }
         if (strcmp(domain, name) == 0)
             return 1;
-        if (parents && dlen > nlen + 1 && domain[dlen - nlen - 1] == '.'
-            && strcmp(domain + dlen - nlen, name) == 0)
+        if (parents && dlen > nlen + 1 && domain[dlen - nlen - 1] == '.' &&
+            strcmp(domain + dlen - nlen, name) == 0)
             return 1;
     }
     if (dl->maps.count == 0)
@@ -384,8 +383,8 @@ static int resolve_addr_lookup(struct resolver *r, struct resolve_maps *m, const
         stripped = rc == DICT_FOUND;
     }
     /* user+ext, then user: only for our own domains */
-    if (rc == DICT_NOTFOUND && *local != '\0'
-        && (mine = resolve_domain_is_mine(r, domain, why_r)) < 0)
+    if (rc == DICT_NOTFOUND && *local != '\0' &&
+        (mine = resolve_domain_is_mine(r, domain, why_r)) < 0)
         rc = DICT_ERROR;
     if (rc == DICT_NOTFOUND && mine > 0) {
         rc = resolve_maps_lookup(r, m, local, value_r, why_r);
@@ -507,15 +506,15 @@ int resolve_rewrite(struct resolver *r, enum resolve_who who, const char *addr, 
     if (!resolve_has_at(addr)) {
         if (r->append_at_myorigin && *r->myorigin != '\0')
             buf_printf(out, "@%s", r->myorigin);
-    } else if (r->append_dot_mydomain && *domain != '\0' && domain[0] != '['
-               && strchr(domain, '.') == NULL && *r->mydomain != '\0') {
+    } else if (r->append_dot_mydomain && *domain != '\0' && domain[0] != '[' &&
+               strchr(domain, '.') == NULL && *r->mydomain != '\0') {
         buf_printf(out, ".%s", r->mydomain);
     }
     mem_free(local);
     mem_free(domain);
-    if (resolve_canonical(r, who == RESOLVE_SENDER ? &r->sender_canonical
-                                                   : &r->recipient_canonical, out, why_r) < 0
-        || resolve_canonical(r, &r->canonical, out, why_r) < 0)
+    if (resolve_canonical(r, who == RESOLVE_SENDER ? &r->sender_canonical : &r->recipient_canonical,
+                          out, why_r) < 0 ||
+        resolve_canonical(r, &r->canonical, out, why_r) < 0)
         return -1;
     return 0;
 }
@@ -562,8 +561,7 @@ static int resolve_expand(struct resolver *r, struct resolve_vstate *st, const c
         mem_free(ext);
         if (!resolve_argv_has(st->out, addr)) {
             if (st->out->argc >= (size_t)r->expansion_limit)
-                return resolve_fail(r, why_r,
-                                    "virtual_alias_expansion_limit (%d) exceeded",
+                return resolve_fail(r, why_r, "virtual_alias_expansion_limit (%d) exceeded",
                                     r->expansion_limit);
             argv_add(st->out, addr);
         }
@@ -604,8 +602,8 @@ static int resolve_expand(struct resolver *r, struct resolve_vstate *st, const c
 /* Virtual alias expansion of a rewritten recipient. */
 int resolve_virtual(struct resolver *r, const char *addr, struct argv *out, const char **why_r)
 {
-    struct resolve_vstate st = {.out = argv_create(4), .ancestors = argv_create(8),
-                                .done = argv_create(8)};
+    struct resolve_vstate st = {
+        .out = argv_create(4), .ancestors = argv_create(8), .done = argv_create(8)};
     int rc;
 
     if (strlen(addr) > RESOLVE_ADDR_MAX)
@@ -707,12 +705,12 @@ int resolve_route(struct resolver *r, const char *addr, struct resolve_route *ro
     mem_free(raw_domain);
 
     /* The class of the domain. */
-    if (*domain == '\0' || (rc = resolve_domains_match(r, &r->mydestination, domain, false,
-                                                        why_r)) == 1) {
+    if (*domain == '\0' ||
+        (rc = resolve_domains_match(r, &r->mydestination, domain, false, why_r)) == 1) {
         route->class = RESOLVE_CLASS_LOCAL;
         rc = 0;
-    } else if (rc == 0 && (rc = resolve_domains_match(r, &r->relay_domains, domain, true,
-                                                       why_r)) == 1) {
+    } else if (rc == 0 &&
+               (rc = resolve_domains_match(r, &r->relay_domains, domain, true, why_r)) == 1) {
         route->class = RESOLVE_CLASS_RELAY;
         rc = 0;
     } else {
@@ -826,10 +824,10 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
     r->append_dot_mydomain = p->append_dot_mydomain;
     r->propagate_canonical = resolve_list_has(p->propagate_unmatched_extensions, "canonical");
     r->propagate_virtual = resolve_list_has(p->propagate_unmatched_extensions, "virtual");
-    r->expansion_limit = p->virtual_alias_expansion_limit > 0 ? p->virtual_alias_expansion_limit
-                                                               : 1000;
-    r->recursion_limit = p->virtual_alias_recursion_limit > 0 ? p->virtual_alias_recursion_limit
-                                                               : 1000;
+    r->expansion_limit =
+        p->virtual_alias_expansion_limit > 0 ? p->virtual_alias_expansion_limit : 1000;
+    r->recursion_limit =
+        p->virtual_alias_recursion_limit > 0 ? p->virtual_alias_recursion_limit : 1000;
     if (*r->local_transport == '\0')
         r->local_transport = (mem_free(r->local_transport), mem_strdup("local"));
     if (*r->relay_transport == '\0')
@@ -837,17 +835,16 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
     if (*r->default_transport == '\0')
         r->default_transport = (mem_free(r->default_transport), mem_strdup("smtp"));
 
-    if (resolve_domains_open(r, &r->mydestination, "mydestination", p->mydestination, why_r) < 0
-        || resolve_domains_open(r, &r->relay_domains, "relay_domains", p->relay_domains,
-                                why_r) < 0
-        || resolve_maps_open(r, &r->canonical, "canonical_maps", p->canonical_maps, why_r) < 0
-        || resolve_maps_open(r, &r->sender_canonical, "sender_canonical_maps",
-                             p->sender_canonical_maps, why_r) < 0
-        || resolve_maps_open(r, &r->recipient_canonical, "recipient_canonical_maps",
-                             p->recipient_canonical_maps, why_r) < 0
-        || resolve_maps_open(r, &r->virtual_alias, "virtual_alias_maps", p->virtual_alias_maps,
-                             why_r) < 0
-        || resolve_maps_open(r, &r->transport, "transport_maps", p->transport_maps, why_r) < 0) {
+    if (resolve_domains_open(r, &r->mydestination, "mydestination", p->mydestination, why_r) < 0 ||
+        resolve_domains_open(r, &r->relay_domains, "relay_domains", p->relay_domains, why_r) < 0 ||
+        resolve_maps_open(r, &r->canonical, "canonical_maps", p->canonical_maps, why_r) < 0 ||
+        resolve_maps_open(r, &r->sender_canonical, "sender_canonical_maps",
+                          p->sender_canonical_maps, why_r) < 0 ||
+        resolve_maps_open(r, &r->recipient_canonical, "recipient_canonical_maps",
+                          p->recipient_canonical_maps, why_r) < 0 ||
+        resolve_maps_open(r, &r->virtual_alias, "virtual_alias_maps", p->virtual_alias_maps,
+                          why_r) < 0 ||
+        resolve_maps_open(r, &r->transport, "transport_maps", p->transport_maps, why_r) < 0) {
         static char why[sizeof(r->why)];
 
         snprintf(why, sizeof(why), "%s", *why_r);
@@ -916,13 +913,13 @@ void resolver_free(struct resolver **rp)
 /* Re-open tables that postmap replaced. */
 int resolver_refresh(struct resolver *r, const char **why_r)
 {
-    if (resolve_maps_refresh(r, &r->mydestination.maps, why_r) < 0
-        || resolve_maps_refresh(r, &r->relay_domains.maps, why_r) < 0
-        || resolve_maps_refresh(r, &r->canonical, why_r) < 0
-        || resolve_maps_refresh(r, &r->sender_canonical, why_r) < 0
-        || resolve_maps_refresh(r, &r->recipient_canonical, why_r) < 0
-        || resolve_maps_refresh(r, &r->virtual_alias, why_r) < 0
-        || resolve_maps_refresh(r, &r->transport, why_r) < 0)
+    if (resolve_maps_refresh(r, &r->mydestination.maps, why_r) < 0 ||
+        resolve_maps_refresh(r, &r->relay_domains.maps, why_r) < 0 ||
+        resolve_maps_refresh(r, &r->canonical, why_r) < 0 ||
+        resolve_maps_refresh(r, &r->sender_canonical, why_r) < 0 ||
+        resolve_maps_refresh(r, &r->recipient_canonical, why_r) < 0 ||
+        resolve_maps_refresh(r, &r->virtual_alias, why_r) < 0 ||
+        resolve_maps_refresh(r, &r->transport, why_r) < 0)
         return -1;
     return 0;
 }

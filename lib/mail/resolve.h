@@ -71,18 +71,18 @@ struct resolve_params {
     const char *myhostname;
     const char *mydomain;
     const char *myorigin;
-    const char *mydestination;            /* list; items may be type:table */
-    const char *relay_domains;            /* list; items may be type:table */
+    const char *mydestination; /* list; items may be type:table */
+    const char *relay_domains; /* list; items may be type:table */
     const char *relayhost;
-    const char *recipient_delimiter;      /* any one of these characters */
-    const char *canonical_maps;           /* lists of type:table */
+    const char *recipient_delimiter; /* any one of these characters */
+    const char *canonical_maps;      /* lists of type:table */
     const char *sender_canonical_maps;
     const char *recipient_canonical_maps;
     const char *virtual_alias_maps;
     const char *transport_maps;
-    const char *local_transport;          /* "local:$myhostname" */
-    const char *relay_transport;          /* "relay" */
-    const char *default_transport;        /* "smtp" */
+    const char *local_transport;                /* "local:$myhostname" */
+    const char *relay_transport;                /* "relay" */
+    const char *default_transport;              /* "smtp" */
     const char *propagate_unmatched_extensions; /* "canonical, virtual" */
     bool append_at_myorigin;
     bool append_dot_mydomain;

@@ -110,11 +110,12 @@ static void agent_record(const struct deliver_request *req, const struct deliver
     int fd;
 
     gettimeofday(&tv, NULL);
-    buf_printf(b, "%s %lld %s %s transport=%s nexthop=%s sender=%s orig=%s notify=%u size=%lld"
+    buf_printf(b,
+               "%s %lld %s %s transport=%s nexthop=%s sender=%s orig=%s notify=%u size=%lld"
                " nrcpt=%zu pid=%ld time=%lld.%03ld\n",
                req->queue_id, r->index, r->address, action, req->transport, req->nexthop,
-               req->sender, r->orig, r->notify, req->content_length, req->rcpt_count, (long)getpid(),
-               (long long)tv.tv_sec, (long)(tv.tv_usec / 1000));
+               req->sender, r->orig, r->notify, req->content_length, req->rcpt_count,
+               (long)getpid(), (long long)tv.tv_sec, (long)(tv.tv_usec / 1000));
     if (agent_log != NULL && (fd = open(agent_log, O_WRONLY | O_APPEND | O_CREAT, 0644)) >= 0) {
         if (write(fd, buf_str(b), buf_len(b)) < 0)
             msg_warn("write %s: %m", agent_log);
@@ -133,8 +134,8 @@ static int agent_request(struct stream *s, const struct deliver_request *req)
 
     if (r <= 0)
         problem = "cannot open the queue file";
-    else if ((long long)queue_file_content_length(qf) != req->content_length
-             || strcmp(queue_file_id(qf), req->queue_id) != 0)
+    else if ((long long)queue_file_content_length(qf) != req->content_length ||
+             strcmp(queue_file_id(qf), req->queue_id) != 0)
         problem = "queue file does not match the request";
     queue_file_free(&qf);
 
@@ -146,8 +147,8 @@ static int agent_request(struct stream *s, const struct deliver_request *req)
 
         if (problem != NULL) {
             agent_record(req, rc, "problem");
-            if (deliver_result_send(s, req, rc, DELIVER_DEFERRED, "4.3.0", NULL, "testagent", 0,
-                                    0, problem, &why) < 0)
+            if (deliver_result_send(s, req, rc, DELIVER_DEFERRED, "4.3.0", NULL, "testagent", 0, 0,
+                                    problem, &why) < 0)
                 return -1;
             continue;
         }
@@ -170,7 +171,7 @@ static int agent_request(struct stream *s, const struct deliver_request *req)
             status = DELIVER_BOUNCED;
             action = NULL;
         }
-        dsn = *a.dsn ? a.dsn
+        dsn = *a.dsn                       ? a.dsn
               : status == DELIVER_SENT     ? "2.0.0"
               : status == DELIVER_DEFERRED ? "4.2.0"
                                            : "5.1.1";

@@ -180,7 +180,11 @@ static const struct strict_case {
     const char *why_part;
 } strict_cases[] = {
     {"all fields read", "t", 1, {OP_STR, OP_INT, OP_END}, {"s", "i"}, NULL},
-    {"missing field", "t", 1, {OP_STR, OP_INT, OP_STR, OP_END}, {"s", "i", "more"},
+    {"missing field",
+     "t",
+     1,
+     {OP_STR, OP_INT, OP_STR, OP_END},
+     {"s", "i", "more"},
      "field \"more\": missing"},
     {"leftover field", "t", 1, {OP_STR, OP_END}, {"s"}, "unexpected field \"i\""},
     {"wrong name", "t", 1, {OP_STR, OP_INT, OP_END}, {"s", "j"}, "expected \"j\", got \"i\""},
@@ -521,13 +525,13 @@ static void test_dsn_valid(void)
         enum deliver_status status;
         bool ok;
     } cases[] = {
-        {"2.0.0", DELIVER_SENT, true},       {"4.4.1", DELIVER_DEFERRED, true},
-        {"5.1.1", DELIVER_BOUNCED, true},    {"5.123.456", DELIVER_BOUNCED, true},
-        {"5.1.1", DELIVER_DEFERRED, false},  {"2.0.0", DELIVER_BOUNCED, false},
-        {"5.1", DELIVER_BOUNCED, false},     {"5.1.1.1", DELIVER_BOUNCED, false},
+        {"2.0.0", DELIVER_SENT, true},        {"4.4.1", DELIVER_DEFERRED, true},
+        {"5.1.1", DELIVER_BOUNCED, true},     {"5.123.456", DELIVER_BOUNCED, true},
+        {"5.1.1", DELIVER_DEFERRED, false},   {"2.0.0", DELIVER_BOUNCED, false},
+        {"5.1", DELIVER_BOUNCED, false},      {"5.1.1.1", DELIVER_BOUNCED, false},
         {"5.1234.1", DELIVER_BOUNCED, false}, {"", DELIVER_SENT, false},
-        {"5..1", DELIVER_BOUNCED, false},    {"5.1.x", DELIVER_BOUNCED, false},
-        {"3.0.0", DELIVER_SENT, false},      {"5.1.1 ", DELIVER_BOUNCED, false},
+        {"5..1", DELIVER_BOUNCED, false},     {"5.1.x", DELIVER_BOUNCED, false},
+        {"3.0.0", DELIVER_SENT, false},       {"5.1.1 ", DELIVER_BOUNCED, false},
     };
 
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
@@ -561,14 +565,18 @@ static void test_deliver_stream(void)
     }
     check_same_request(req, got);
     CHECK_INTEQ(deliver_result_send(agent, got, &got->rcpts[1], DELIVER_BOUNCED, "5.1.1", NULL,
-                                    "local", 0, 3, "unknown user: \"joe\"", &why), 0);
-    CHECK_INTEQ(deliver_result_send(agent, got, &got->rcpts[0], DELIVER_SENT, "2.0.0",
-                                    "delivered", "local", 0, 12, "delivered to maildir", &why), 0);
+                                    "local", 0, 3, "unknown user: \"joe\"", &why),
+                0);
+    CHECK_INTEQ(deliver_result_send(agent, got, &got->rcpts[0], DELIVER_SENT, "2.0.0", "delivered",
+                                    "local", 0, 12, "delivered to maildir", &why),
+                0);
     /* A result whose code does not match its status is refused before it is sent. */
     CHECK_INTEQ(deliver_result_send(agent, got, &got->rcpts[0], DELIVER_SENT, "5.0.0", NULL,
-                                    "local", 0, 0, "x", &why), -1);
+                                    "local", 0, 0, "x", &why),
+                -1);
     CHECK_INTEQ(deliver_result_send(agent, got, &got->rcpts[0], DELIVER_DEFERRED, "4.0.0",
-                                    "delivered", "local", 0, 0, "x", &why), -1);
+                                    "delivered", "local", 0, 0, "x", &why),
+                -1);
 
     CHECK_INTEQ(deliver_result_recv(qmgr, qp, &res, &why), 1);
     CHECK_INTEQ(res.index, 7);
@@ -605,7 +613,8 @@ static void test_deliver_result_bad(void)
         "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:3\nsdsn 5:5.0.0\nsaction 0:\n"
         "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
-        "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:2\nsdsn 5:5.0.0\nsaction 7:relayed\n"
+        "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:2\nsdsn 5:5.0.0\nsaction "
+        "7:relayed\n"
         "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\nsaction 3:foo\n"
         "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
@@ -647,9 +656,14 @@ static void capture(enum msg_level level, const char *text)
 static void test_deliver_log(void)
 {
     struct deliver_request *req = sample_request();
-    struct deliver_result res = {.index = 0, .status = DELIVER_SENT, .dsn = "2.0.0",
-                                 .action = "delivered", .text = "delivered to maildir\n",
-                                 .relay = "local", .conn_ms = 10, .xfer_ms = 120};
+    struct deliver_result res = {.index = 0,
+                                 .status = DELIVER_SENT,
+                                 .dsn = "2.0.0",
+                                 .action = "delivered",
+                                 .text = "delivered to maildir\n",
+                                 .relay = "local",
+                                 .conn_ms = 10,
+                                 .xfer_ms = 120};
 
     logged = buf_create(0);
     msg_set_hook(capture);

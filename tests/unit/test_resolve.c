@@ -87,6 +87,8 @@ static struct resolver *make_resolver(const struct overrides *o, const char **wh
 
 /* ---- step 1 ---- */
 
+/* One case per entry (reads better than one field per line). */
+/* clang-format off */
 static const struct rewrite_case {
     const char *label;
     struct overrides o;
@@ -167,6 +169,7 @@ static const struct rewrite_case {
      {.canonical = "inline:{ a@x.example=first@x.example } inline:{ a@x.example=second@x.example }"},
      RESOLVE_RECIPIENT, "a@x.example", "first@x.example", NULL},
 };
+/* clang-format on */
 
 static void test_rewrite(void)
 {
@@ -201,6 +204,8 @@ static void test_rewrite(void)
 
 /* ---- step 2 ---- */
 
+/* One case per entry (reads better than one field per line). */
+/* clang-format off */
 static const struct virtual_case {
     const char *label;
     struct overrides o;
@@ -269,6 +274,7 @@ static const struct virtual_case {
     {"empty result is an error", {.virtual_alias = "inline:{ { info@example.com = , } }"},
      "info@example.com", NULL, "empty result"},
 };
+/* clang-format on */
 
 static void test_virtual(void)
 {
@@ -331,6 +337,8 @@ static void test_recipient(void)
 
 /* ---- step 3 ---- */
 
+/* One case per entry (reads better than one field per line). */
+/* clang-format off */
 static const struct route_case {
     const char *label;
     struct overrides o;
@@ -412,6 +420,7 @@ static const struct route_case {
      {.mydestination = "localhost, inline:{ table-local.example=yes }"}, NULL,
      "joe@Table-Local.example", RESOLVE_CLASS_LOCAL, "local", "mail.example.com", "joe"},
 };
+/* clang-format on */
 
 static void test_route(void)
 {
@@ -444,13 +453,13 @@ static void test_route(void)
         if (rc != 0) {
             fprintf(stderr, "  %s: %s\n", tc->label, why);
             CHECK(0);
-        } else if (route.class != tc->class || strcmp(route.transport, tc->transport) != 0
-                   || strcmp(route.nexthop, tc->nexthop) != 0
-                   || strcmp(route.mailbox, tc->mailbox) != 0
-                   || route.local != (strcmp(tc->transport, "local") == 0)) {
+        } else if (route.class != tc->class || strcmp(route.transport, tc->transport) != 0 ||
+                   strcmp(route.nexthop, tc->nexthop) != 0 ||
+                   strcmp(route.mailbox, tc->mailbox) != 0 ||
+                   route.local != (strcmp(tc->transport, "local") == 0)) {
             fprintf(stderr, "  %s: got %s %s:%s mailbox \"%s\" local %d\n", tc->label,
-                    resolve_class_name(route.class), route.transport, route.nexthop,
-                    route.mailbox, route.local);
+                    resolve_class_name(route.class), route.transport, route.nexthop, route.mailbox,
+                    route.local);
             CHECK(0);
         }
         resolve_route_clear(&route);
@@ -468,8 +477,8 @@ static void test_table_errors(void)
         {.canonical = "not-a-table"},
         {.mydestination = "localhost, hash:/nonexistent/mydest"},
     };
-    static const char *const params[] = {"transport_maps", "virtual_alias_maps",
-                                         "canonical_maps", "canonical_maps", "mydestination"};
+    static const char *const params[] = {"transport_maps", "virtual_alias_maps", "canonical_maps",
+                                         "canonical_maps", "mydestination"};
 
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         const char *why = NULL;
