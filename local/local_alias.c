@@ -7,7 +7,9 @@
  * expansion ("a: a, b" delivers to the mailbox of a and to b, not in a
  * loop); commands and files in an alias run with the rights of the owner
  * of the alias table file, or default_privs when root owns it. A table
- * that cannot be read defers the recipient (never a bounce).
+ * that cannot be read defers the recipient (never a bounce). A list with
+ * an owner-<list> alias is delivered with the sender owner-<list>, so
+ * that its members' bounces reach the list owner.
  */
 #include "config.h"
 
@@ -15,8 +17,39 @@
 
 #include "lib/dict/alias_parse.h"
 #include "lib/util/argv.h"
+#include "lib/util/buf.h"
+#include "lib/util/mem.h"
 #include "lib/util/msg.h"
 #include "local/local.h"
+
+/*
+ * A mailing list alias "name" with an "owner-name" alias: problems with its
+ * members go to the owner, not to the original sender, so the expansion gets
+ * the sender owner-name@$myorigin (Postfix, owner_request_special). NULL
+ * when there is no owner alias (or it cannot be looked up: keep the sender).
+ */
+static char *local_alias_owner(struct local_job *job, const char *name)
+{
+    const struct local_table *t;
+    struct buf *key;
+    const char *value, *why;
+    char *sender = NULL;
+    int r;
+
+    if (!job->set->owner_request_special || strncmp(name, "owner-", 6) == 0)
+        return NULL;
+    key = buf_create(64);
+    buf_printf(key, "owner-%s", name);
+    r = local_tables_lookup(&job->ctx->aliases, buf_str(key), &value, &t, &why);
+    if (r > 0) {
+        buf_printf(key, "@%s", job->set->myorigin);
+        sender = buf_export(&key);
+    } else if (r < 0) {
+        msg_warn("%s: owner alias lookup for %s: %s", job->req->queue_id, name, why);
+    }
+    buf_free(&key);
+    return sender;
+}
 
 /* Expand the alias name: 1 done, 0 not an alias, -1 deferred. */
 int local_alias(struct local_job *job, const struct local_attr *attr, const char *name)
@@ -26,6 +59,7 @@ int local_alias(struct local_job *job, const struct local_attr *attr, const char
     struct local_attr child;
     struct argv *values = NULL;
     const char *value, *why;
+    char *owner_sender;
     int r;
 
     if (attr->exp_type == LOCAL_EXP_ALIAS && attr->exp_from != NULL &&
@@ -62,8 +96,12 @@ int local_alias(struct local_job *job, const struct local_attr *attr, const char
     child.exp_from = name;
     child.exp_type = LOCAL_EXP_ALIAS;
     child.creds = owner;
+    owner_sender = local_alias_owner(job, name);
+    if (owner_sender != NULL)
+        child.sender = owner_sender;
     for (size_t i = 0; i < values->argc; i++)
         local_token(job, &child, values->argv[i], LOCAL_EXP_ALIAS);
+    mem_free(owner_sender);
     local_creds_free(&owner);
     argv_free(&values);
     return 1;

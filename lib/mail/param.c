@@ -198,7 +198,7 @@ const struct param_def param_table[] = {
     P_INT("local_expansion_limit", "1000", 1, 1000000,
           "How many destinations one recipient may expand to through aliases, .forward, :include:."),
     P_BOOL("owner_request_special", "yes",
-           "Never split owner-name and name-request at a - recipient_delimiter."),
+           "Deliver a list with an owner-list alias as owner-list; never split owner-/-request."),
 
     /* Delivery status notifications (lib/mail/bounce.c). */
     P_SIZE("bounce_size_limit", "50000", 0, 1 * GB,

@@ -485,6 +485,23 @@ def test_alias_to_user_account(make_local, accounts):
     assert read(f) == headers("postmaster@" + DOMAIN) + MESSAGE
 
 
+def test_owner_alias_becomes_sender(make_local, accounts):
+    """A list with an owner-list alias is delivered with the sender owner-list."""
+    li = make_local(aliases="list: va, someone@remote.example\nowner-list: vb\n")
+    assert li.deliver("list@" + DOMAIN)[0][0] == "sent"
+    (f,) = maildir_messages(os.path.join(li.vmail, "va"))
+    assert read(f) == headers("list@" + DOMAIN, sender="owner-list@" + DOMAIN) + MESSAGE
+    m = li.log_wait(r"to=<someone@remote\.example>.*forwarded as (\w+)")
+    data = read(os.path.join(li.inst.spool, "incoming", m.group(1) + ".msg"))
+    assert ("owner-list@" + DOMAIN).encode() in data
+    # Without the owner alias (or with owner_request_special = no) the sender stays.
+    li2 = make_local({"owner_request_special": "no"},
+                     aliases="list: vc\nowner-list: vb\n")
+    assert li2.deliver("list@" + DOMAIN)[0][0] == "sent"
+    (f,) = maildir_messages(os.path.join(li2.vmail, "vc"))
+    assert read(f).startswith(b"Return-Path: <%s>\n" % SENDER.encode())
+
+
 def test_expansion_limit(make_local, accounts):
     li = make_local({"local_expansion_limit": "2"}, aliases="many: va, vb, vc\n")
     res = li.deliver("many@" + DOMAIN)
