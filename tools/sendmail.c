@@ -754,7 +754,8 @@ int main(int argc, char **argv)
             /* -q30m: Sendmail's queue run interval; the queue manager runs all the time. */
             if (sm_set.verbose)
                 msg_debug("-q%s ignored", o.queue_arg);
-            return EX_OK;
+            status = EX_OK;
+            break;
         }
         sm_exec("postqueue", args);
     case SM_MODE_ALIASES:

@@ -600,7 +600,7 @@ int maildrop_reader_feed(struct maildrop_reader *r, const void *in, size_t len, 
             size_t n = MAILDROP_MAGIC_LEN - r->have;
             if (n > len - i)
                 n = len - i;
-            if (memcmp(p + i, MAILDROP_MAGIC + r->have, n) != 0) {
+            if (memcmp(p + i, &MAILDROP_MAGIC[r->have], n) != 0) {
                 r->rec_start = 0;
                 ret = md_error(r, MAILDROP_ERR_FORMAT, "not a maildrop file (bad magic)");
                 break;
