@@ -17,10 +17,11 @@
  *
  * Files: local.c (daemon, protocol), local_settings.c (parameters),
  * local_request.c (one request, loop info, results), local_recipient.c
- * (the switch), local_alias.c, local_dotforward.c, local_include.c,
- * local_token.c (one alias/forward value), local_mailbox.c, local_file.c,
- * local_command.c, local_resubmit.c (forwarding), local_user.c (accounts,
- * local_mailbox_maps), local_privs.c (uid switching), and the pure parts
+ * (the switch, local_mailbox_maps), local_alias.c, local_dotforward.c,
+ * local_include.c, local_token.c (one alias/forward value),
+ * local_mailbox.c, local_file.c, local_command.c, local_resubmit.c
+ * (forwarding), local_tables.c (open tables and their owners),
+ * local_privs.c (accounts and uid switching), and the pure parts
  * local_addr.c, local_expand.c, local_delivered.c, local_sysexits.c,
  * local_list.c (.forward and :include: text), local_dups.c.
  */
@@ -50,7 +51,7 @@ struct hdr_field;
 #define LOCAL_PREPEND_FILE 0x2
 #define LOCAL_PREPEND_FORWARD 0x4
 
-/* mailbox_delivery_lock (same bits as lib/store/mbox.h MBOX_LOCK_*) */
+/* mailbox_delivery_lock */
 #define LOCAL_LOCK_DOTLOCK 0x1
 #define LOCAL_LOCK_FCNTL 0x2
 
