@@ -156,7 +156,7 @@ int sm_submit_start(const struct sm_settings *set, struct sm_submit *s, const ch
     s->pid = spawn_start(&opts, why_r);
     (void)close(pipefd[0]);
     if (s->pid < 0) {
-        snprintf(why, sizeof(why), "%s: %s", buf_str(path), *why_r);
+        snprintf(why, sizeof(why), "%s", *why_r);
         *why_r = why;
         (void)close(pipefd[1]);
         ret = -1;
@@ -462,6 +462,8 @@ static int sm_deliver(const struct sm_opts *o, struct argv *cmd_rcpts)
 
     memset(&msg, 0, sizeof(msg));
     memset(&x, 0, sizeof(x));
+    memset(&sub, 0, sizeof(sub));
+    sub.fd = -1;
     msg.rcpts = argv_create(8);
     if (o->sender != NULL)
         msg.sender = sm_parse_sender(o->sender);
