@@ -170,6 +170,17 @@ static int local_mbox(struct local_job *job, const struct local_attr *attr,
         store_err_set(err, 1, "4.3.0", "%s", why);
         goto out;
     }
+    /*
+     * A mailbox that belongs to someone else is an administrator's mistake
+     * to be fixed, not a reason to return the mail: defer (Postfix's
+     * strict_mailbox_ownership). The open below checks again, atomically.
+     */
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != user->uid) {
+        rc = store_err_set(err, 1, "4.2.0", "mailbox %s is not owned by the recipient (uid %lu)",
+                           path, (unsigned long)st.st_uid);
+        local_privs_leave();
+        goto out;
+    }
     rc = mbox_open(path, &o, &mbox, err);
     local_privs_leave();
     if (rc < 0)

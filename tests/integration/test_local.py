@@ -356,6 +356,23 @@ def test_mbox_delivery_from_quoting(make_local, accounts):
     li.log_wait(r"to=<%s>.*status=sent \(delivered to mailbox\)" % re.escape(rcpt))
 
 
+def test_mbox_owned_by_someone_else_is_deferred(make_local, accounts):
+    """As root: a mailbox file of the wrong owner defers (fix it, the mail waits)."""
+    accounts.need(*TEST_USERS)
+    li = make_local({"mail_spool_directory": "$queue_directory/../mail"})
+    path = os.path.join(li.inst.mail, "postel-t1")
+    with open(path, "wb"):
+        pass
+    os.chown(path, accounts.get("postel-t2").pw_uid, 0)
+    res = li.deliver("postel-t1@" + DOMAIN)
+    assert res[0][:2] == ("deferred", "4.2.0")
+    assert "not owned by the recipient" in res[0][3]
+    assert os.path.getsize(path) == 0
+    os.symlink("/etc/passwd", os.path.join(li.inst.mail, "postel-t2"))
+    res = li.deliver("postel-t2@" + DOMAIN)
+    assert res[0][:2] == ("bounced", "5.2.0")
+
+
 def test_mbox_concurrent_deliveries_never_interleave(make_local, accounts):
     """Many deliveries to one mbox at once: every message arrives whole."""
     li = make_local({"mail_spool_directory": "$queue_directory/../mail"})
