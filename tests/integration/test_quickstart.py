@@ -140,3 +140,96 @@ def test_foreground_ctrl_c(tmp_path, build_dir):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         stop_leftover(run)
+
+
+def test_instance_delivers_smtp_and_sendmail_to_maildir(build_dir):
+    """The instance takes mail for demo@localhost and the invoking user's name on port 2525
+    and from its sendmail, into DIR/mail/<name>/Maildir/, and the commands that quickstart
+    prints for a test message work as printed."""
+    import pwd
+    import shutil
+    import smtplib
+    import tempfile
+
+    import pytest
+
+    from instance import listening_ports
+
+    for rel in ("smtpd/smtpd", "qmgr/qmgr", "local/local", "pickup/pickup", "tools/sendmail",
+                "tools/postdrop", "tools/postalias", "tools/postqueue"):
+        if not os.access(os.path.join(build_dir, rel), os.X_OK):
+            pytest.skip("%s is not built" % rel)
+    if 2525 in listening_ports():
+        pytest.skip("port 2525 is in use here (run as root: ./runtests gives each file its "
+                    "own network namespace)")
+    # Not under pytest's private basetemp: as root the daemons run as the mail owner.
+    top = tempfile.mkdtemp(prefix="postel-qs.", dir="/tmp")
+    os.chmod(top, 0o755)
+    run = os.path.join(top, "run")
+    user = pwd.getpwuid(os.getuid()).pw_name
+    try:
+        r = quickstart(build_dir, "--detach", run)
+        assert r.returncode == 0, r.stdout + r.stderr
+        with open(os.path.join(run, "etc", "main.cf")) as f:
+            main_cf = f.read()
+        assert re.search(r"^mynetworks = 127\.0\.0\.1/32 \[::1\]/128$", main_cf, re.M)
+        assert "Mail for demo" in r.stdout
+        # The printed commands, run as printed.
+        commands = [line[4:] for line in r.stdout.splitlines() if line.startswith("  $ ")]
+        sm = [c for c in commands if c.startswith("printf ")]
+        py = [c for c in commands if c.startswith("/usr/bin/python3 ")]
+        assert len(sm) == 1 and len(py) == 1, r.stdout
+        for c in sm + py:
+            p = subprocess.run(["bash", "-c", c], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, (c, p.stdout, p.stderr)
+        # One more of each, with a body to recognize, to the invoking user and to demo.
+        env = dict(os.environ)
+        env.pop("POSTEL_CONFIG_DIR", None)
+        msg = b"Subject: from sendmail\n\nsent with sendmail\n"
+        p = subprocess.run([os.path.join(build_dir, "tools", "sendmail"), "-C",
+                            os.path.join(run, "etc"), "demo@localhost", user + "@localhost"],
+                           input=msg, capture_output=True, timeout=60, env=env)
+        assert p.returncode == 0, p.stderr
+        with smtplib.SMTP("127.0.0.1", 2525, timeout=30) as s:
+            refused = s.sendmail("someone@example.org", ["demo@localhost", user + "@localhost"],
+                                 b"Subject: from smtp\r\n\r\nsent over SMTP\r\n")
+            assert refused == {}
+            # 127.0.0.1 may relay (no DATA: nothing would deliver it); unknown names bounce.
+            assert s.mail("a@example.org")[0] == 250
+            assert s.rcpt("x@elsewhere.example")[0] == 250
+            assert s.rcpt("nobody-here@localhost")[0] == 550
+            s.rset()
+        # 127.0.0.2 is not in mynetworks: local mail only.
+        with smtplib.SMTP("127.0.0.1", 2525, timeout=30, source_address=("127.0.0.2", 0)) as s:
+            assert s.mail("a@example.org")[0] == 250
+            assert s.rcpt("x@elsewhere.example")[0] == 554
+            assert s.rcpt("demo@localhost")[0] == 250
+            s.rset()
+
+        def texts(name):
+            new = os.path.join(run, "mail", name, "Maildir", "new")
+            out = []
+            for f in (os.listdir(new) if os.path.isdir(new) else []):
+                with open(os.path.join(new, f), "rb") as fh:
+                    out.append(fh.read())
+            return out
+
+        wait_for(lambda: "4 messages in demo's Maildir, 2 in %s's; log:\n%s"
+                 % (user, open(os.path.join(run, "log", "maillog")).read()[-3000:]),
+                 lambda: len(texts("demo")) == 4 and len(texts(user)) == 2, 60)
+        demo = texts("demo")
+        assert sum(b"sent with sendmail\n" in t for t in demo) == 1
+        assert sum(b"sent over SMTP\n" in t for t in demo) == 1
+        assert sum(b"\nHello.\n" in t for t in demo) == 2
+        assert all(t.startswith(b"Return-Path: <") for t in demo)
+        assert sum(b"Delivered-To: demo@localhost\n" in t for t in demo) == 4
+        mine = texts(user)
+        assert sorted(b"sent over SMTP" in t for t in mine) == [False, True]
+        # Nothing left in the queue.
+        p = subprocess.run([os.path.join(build_dir, "tools", "postqueue"), "-c",
+                            os.path.join(run, "etc"), "-p"], capture_output=True, text=True,
+                           timeout=30, env=env)
+        assert p.returncode == 0 and "Mail queue is empty" in p.stdout, p.stdout + p.stderr
+    finally:
+        stop_leftover(run)
+        shutil.rmtree(top, ignore_errors=True)
