@@ -19,17 +19,22 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "lib/dict/dict.h"
 #include "lib/mail/config.h"
+#include "lib/mail/mynetworks.h"
 #include "lib/mail/param.h"
 #include "lib/mail/resolve.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/sock.h"
 #include "lib/util/str.h"
 
 /* An ordered list of lookup tables: the first table with the key wins. */
@@ -52,6 +57,7 @@ struct resolver {
     bool propagate_canonical, propagate_virtual;
     int expansion_limit, recursion_limit;
     struct resolve_domains mydestination, relay_domains;
+    struct argv *own_addrs; /* canonical text of this host's addresses */
     struct resolve_maps canonical, sender_canonical, recipient_canonical, virtual_alias, transport;
     char why[512];
 };
@@ -317,8 +323,21 @@ static size_t resolve_ext_pos(const struct resolver *r, const char *local)
 /* 1 when domain (any case) is in mydestination, 0 when not, -1 on table error. */
 int resolve_domain_is_local(struct resolver *r, const char *domain, const char **why_r)
 {
-    char *d = resolve_domain_norm(domain);
-    int rc = resolve_domains_match(r, &r->mydestination, d, false, why_r);
+    char *d;
+    int rc;
+
+    if (domain[0] == '[') {
+        char canon[SOCK_ADDR_MAX];
+
+        if (mynetworks_normalize_addr(domain, canon, sizeof(canon)) < 0)
+            return 0;
+        for (size_t i = 0; i < r->own_addrs->argc; i++)
+            if (strcmp(r->own_addrs->argv[i], canon) == 0)
+                return 1;
+        return 0;
+    }
+    d = resolve_domain_norm(domain);
+    rc = resolve_domains_match(r, &r->mydestination, d, false, why_r);
 
     mem_free(d);
     return rc;
@@ -705,8 +724,7 @@ int resolve_route(struct resolver *r, const char *addr, struct resolve_route *ro
     mem_free(raw_domain);
 
     /* The class of the domain. */
-    if (*domain == '\0' ||
-        (rc = resolve_domains_match(r, &r->mydestination, domain, false, why_r)) == 1) {
+    if (*domain == '\0' || (rc = resolve_domain_is_local(r, domain, why_r)) == 1) {
         route->class = RESOLVE_CLASS_LOCAL;
         rc = 0;
     } else if (rc == 0 &&
@@ -835,6 +853,18 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
     if (*r->default_transport == '\0')
         r->default_transport = (mem_free(r->default_transport), mem_strdup("smtp"));
 
+    r->own_addrs = argv_create(4);
+    if (p->own_addresses != NULL) {
+        struct argv *items = param_list_split(p->own_addresses);
+
+        for (size_t i = 0; i < items->argc; i++) {
+            char canon[SOCK_ADDR_MAX];
+
+            if (mynetworks_normalize_addr(items->argv[i], canon, sizeof(canon)) == 0)
+                argv_add(r->own_addrs, canon);
+        }
+        argv_free(&items);
+    }
     if (resolve_domains_open(r, &r->mydestination, "mydestination", p->mydestination, why_r) < 0 ||
         resolve_domains_open(r, &r->relay_domains, "relay_domains", p->relay_domains, why_r) < 0 ||
         resolve_maps_open(r, &r->canonical, "canonical_maps", p->canonical_maps, why_r) < 0 ||
@@ -855,9 +885,44 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
     return r;
 }
 
+/* This host's addresses: loopbacks, interfaces, inet_interfaces (as a list). */
+static char *resolve_own_addresses(void)
+{
+    struct buf *b = buf_create(128);
+    struct ifaddrs *ifs = NULL;
+    struct argv *items;
+
+    buf_puts(b, "127.0.0.1 ::1");
+    if (getifaddrs(&ifs) == 0) {
+        for (struct ifaddrs *ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
+            char text[SOCK_ADDR_MAX];
+            socklen_t len;
+
+            if (ifa->ifa_addr == NULL)
+                continue;
+            if (ifa->ifa_addr->sa_family == AF_INET)
+                len = sizeof(struct sockaddr_in);
+            else if (ifa->ifa_addr->sa_family == AF_INET6)
+                len = sizeof(struct sockaddr_in6);
+            else
+                continue;
+            if (sock_addr_text(ifa->ifa_addr, len, text, sizeof(text), NULL) == 0)
+                buf_printf(b, " %s", text);
+        }
+        freeifaddrs(ifs);
+    }
+    items = config_list("inet_interfaces");
+    for (size_t i = 0; i < items->argc; i++)
+        buf_printf(b, " %s", items->argv[i]);
+    argv_free(&items);
+    return buf_export(&b);
+}
+
 /* The resolver with main.cf's values. */
 struct resolver *resolver_create_from_config(const char **why_r)
 {
+    char *own = resolve_own_addresses();
+    struct resolver *r;
     struct resolve_params p = {
         .myhostname = config_str("myhostname"),
         .mydomain = config_str("mydomain"),
@@ -879,9 +944,12 @@ struct resolver *resolver_create_from_config(const char **why_r)
         .append_dot_mydomain = config_bool("append_dot_mydomain"),
         .virtual_alias_expansion_limit = (int)config_int("virtual_alias_expansion_limit"),
         .virtual_alias_recursion_limit = (int)config_int("virtual_alias_recursion_limit"),
+        .own_addresses = own,
     };
 
-    return resolver_create(&p, why_r);
+    r = resolver_create(&p, why_r);
+    mem_free(own);
+    return r;
 }
 
 /* Close the tables and free the resolver. */
@@ -893,6 +961,7 @@ void resolver_free(struct resolver **rp)
         return;
     resolve_domains_close(&r->mydestination);
     resolve_domains_close(&r->relay_domains);
+    argv_free(&r->own_addrs);
     resolve_maps_close(&r->canonical);
     resolve_maps_close(&r->sender_canonical);
     resolve_maps_close(&r->recipient_canonical);

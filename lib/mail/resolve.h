@@ -33,8 +33,8 @@
  *    transport_maps (lookups: user+ext@domain, user@domain, domain, then
  *    ".parent" for each parent domain, then "*"); otherwise by the
  *    domain's class:
- *        $mydestination                    local_transport, mailbox = the
- *                                          local part without extension
+ *        $mydestination, or an address     local_transport, mailbox = the
+ *        literal of this host ([192.0.2.1]) local part without extension
  *        $relay_domains (and subdomains)   relay_transport
  *        anything else                     default_transport
  *    A transport_maps result is "transport:nexthop": an empty transport
@@ -72,6 +72,7 @@ struct resolve_params {
     const char *mydomain;
     const char *myorigin;
     const char *mydestination; /* list; items may be type:table */
+    const char *own_addresses; /* list: this host's IP addresses (literals) */
     const char *relay_domains; /* list; items may be type:table */
     const char *relayhost;
     const char *recipient_delimiter; /* any one of these characters */
@@ -117,7 +118,10 @@ struct resolver;
  * a table cannot be opened (the caller retries later: temporary).
  */
 struct resolver *resolver_create(const struct resolve_params *params, const char **why_r);
-/* The same with the values of main.cf (config.h). */
+/*
+ * The same with the values of main.cf (config.h); own_addresses are the
+ * addresses of the interfaces, of inet_interfaces, and the loopbacks.
+ */
 struct resolver *resolver_create_from_config(const char **why_r);
 void resolver_free(struct resolver **rp);
 /* Re-open tables that postmap replaced. 0, or -1 with *why_r (old data kept). */
@@ -145,7 +149,10 @@ int resolve_route(struct resolver *r, const char *addr, struct resolve_route *ro
                   const char **why_r);
 void resolve_route_clear(struct resolve_route *route);
 
-/* 1 when domain (any case) is in mydestination, 0 when not, -1 on table error. */
+/*
+ * 1 when domain (any case) is in mydestination or is an address literal of
+ * this host, 0 when not, -1 on table error.
+ */
 int resolve_domain_is_local(struct resolver *r, const char *domain, const char **why_r);
 
 /*
