@@ -351,6 +351,14 @@ int attr_get_long(struct attr_msg *m, const char *name, long long *value_r)
     return 0;
 }
 
+/* Start reading from the first field again, forgetting any failure. */
+void attr_get_rewind(struct attr_msg *m)
+{
+    m->pos = 0;
+    m->failed = false;
+    buf_free(&m->error);
+}
+
 /* The name of the next field, or NULL. */
 const char *attr_peek_name(const struct attr_msg *m)
 {

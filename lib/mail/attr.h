@@ -131,6 +131,8 @@ int attr_get_int(struct attr_msg *m, const char *name, int *value_r);
 int attr_get_long(struct attr_msg *m, const char *name, long long *value_r);
 /* Like attr_get_int, and the value must be in min..max. */
 int attr_get_int_range(struct attr_msg *m, const char *name, int min, int max, int *value_r);
+/* Start reading from the first field again, forgetting any failure (several decoders). */
+void attr_get_rewind(struct attr_msg *m);
 /* The name of the next field, or NULL at the end (for optional trailing groups). */
 const char *attr_peek_name(const struct attr_msg *m);
 /*

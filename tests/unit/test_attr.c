@@ -95,6 +95,14 @@ static void check_sample(struct attr_msg *m)
     CHECK(l == INT64_MIN);
     CHECK(attr_peek_name(m) == NULL);
     CHECK_INTEQ(attr_get_end(m, &why), 0);
+    /* Rewound, a failed read is forgotten and the fields can be read again. */
+    attr_get_rewind(m);
+    CHECK_INTEQ(attr_get_int(m, "name", &i), -1);
+    CHECK_INTEQ(attr_get_end(m, &why), -1);
+    attr_get_rewind(m);
+    CHECK_INTEQ(attr_get_begin(m, "sample", 3), 0);
+    CHECK_INTEQ(attr_get_str(m, "name", &s), 0);
+    CHECK_STREQ(s, "joe@example.com");
 }
 
 /* Build, parse whole, check. */
