@@ -268,8 +268,7 @@ static void smtpd_content_end(struct smtpd_session *ss)
         smtpd_transaction_reset(ss);
         return;
     }
-    msg_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", ss->qid, ss->sender,
-             cleanup_size(ss->cleanup), ss->nrcpt);
+    /* "QID: from=<...>, size=N, nrcpt=N (queue active)" is qmgr's line, as in Postfix. */
     smtpd_reply(ss, 250, "2.0.0", "Ok: queued as %s", ss->qid);
     (void)stream_flush(ss->s);
     queue_file_free(&ss->qf);

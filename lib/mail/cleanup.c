@@ -113,7 +113,8 @@ static void cleanup_header(struct cleanup *c, const struct hdr_field *f)
     } else if (is_name(f, "From")) {
         c->seen |= SEEN_FROM;
     } else if (is_name(f, "Return-Path") || is_name(f, "Content-Length") ||
-               ((c->opts.flags & CLEANUP_FLAG_STRIP_BCC) && is_name(f, "Bcc"))) {
+               ((c->opts.flags & CLEANUP_FLAG_STRIP_BCC) &&
+                (is_name(f, "Bcc") || is_name(f, "Resent-Bcc")))) {
         return;
     }
     if (f->truncated)

@@ -274,8 +274,8 @@ def test_message_queued_exactly(shared):
     assert re.search(r"smtpd\[\d+\]: connect from localhost\[127\.0\.0\.1\]$", log, re.M)
     assert re.search(r": %s: client=localhost\[127\.0\.0\.1\]$" % qid, log, re.M)
     assert re.search(r": %s: message-id=<test-1@origin\.example>$" % qid, log, re.M)
-    assert re.search(r": %s: from=<sender@origin\.example>, size=%d, nrcpt=1 \(queue active\)$"
-                     % (qid, len(content)), log, re.M)
+    # qmgr, not smtpd, logs "from=<...>, size=N, nrcpt=N (queue active)" (log analysers count it once)
+    assert not re.search(r"smtpd\[\d+\]: %s: from=<" % qid, log, re.M)
     assert re.search(r": disconnect from localhost\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 "
                      r"quit=1 commands=5$", log, re.M)
 
@@ -289,7 +289,7 @@ def test_smtplib_and_several_recipients(shared):
         assert refused == {}
         code, text = s.noop()
         assert code == 250
-    qid = re.findall(r": ([0-9A-Z]{16}): from=<a@b\.example>, size=\d+, nrcpt=2 ", shared.log())
+    qid = re.findall(r": ([0-9A-Z]{16}): message-id=<m2@b>$", shared.log(), re.M)
     assert qid
     env, content = shared.queued(qid[-1])
     # the duplicate recipient is stored once; no "for" with two recipients

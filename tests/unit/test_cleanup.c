@@ -146,6 +146,9 @@ static void test_removed_headers(void)
            "Subject: s\nBcc: c@d\n\nbody\n", 0);
     expect(NULL, "return-path: <x@y>\nBCC: c@d,\n e@f\nSubject: s\n\nbody\n",
            CLEANUP_FLAG_STRIP_BCC, "Subject: s\n\nbody\n", 0);
+    expect(NULL, "Resent-Bcc: c@d\nResent-To: e@f\n\nbody\n", CLEANUP_FLAG_STRIP_BCC,
+           "Resent-To: e@f\n\nbody\n", 0);
+    expect(NULL, "Resent-Bcc: c@d\n\nbody\n", 0, "Resent-Bcc: c@d\n\nbody\n", 0);
 }
 
 static void test_added_headers(void)
