@@ -237,7 +237,7 @@ static void master_bind_all(void)
             msg_fatal("%s: service %s: %s", s->where, s->name, why);
         if (master_status_open(s, &why) < 0)
             msg_fatal("service %s: status socket: %s", s->name, why);
-        master_wakeup_schedule(s);
+        master_wakeup_start(s);
     }
 }
 
@@ -283,7 +283,7 @@ static void master_reload(void)
             msg_error("%s: service %s: %s -- service not started", s->where, s->name, why);
         if (master_status_open(s, &why) < 0)
             msg_error("service %s: status socket: %s", s->name, why);
-        master_wakeup_schedule(s);
+        master_wakeup_start(s);
     }
     master_logfile();
     master_set_environment(master_dir);

@@ -99,5 +99,6 @@ void master_set_environment(const char *config_dir);
 
 /* master_wakeup.c */
 void master_wakeup_schedule(struct master_serv *serv);
+void master_wakeup_start(struct master_serv *serv);
 
 #endif

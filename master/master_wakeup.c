@@ -78,10 +78,25 @@ static void master_wakeup_event(void *ctx)
 }
 
 /* Arm serv's wakeup timer, if it has a wakeup time. */
-void master_wakeup_schedule(struct master_serv *serv)
+static void master_wakeup_arm(struct master_serv *serv, long long delay_ms)
 {
     if (serv->wakeup > 0 && serv->sock_path && serv->type != MASTERCF_UNIX_DGRAM &&
         serv->wakeup_timer == 0)
-        serv->wakeup_timer = event_timer_add(master_events, (long long)serv->wakeup * 1000,
-                                             master_wakeup_event, serv);
+        serv->wakeup_timer = event_timer_add(master_events, delay_ms, master_wakeup_event, serv);
+}
+
+/* Wake serv after its wakeup time. */
+void master_wakeup_schedule(struct master_serv *serv)
+{
+    master_wakeup_arm(serv, (long long)serv->wakeup * 1000);
+}
+
+/*
+ * Wake serv at once, then every wakeup time: at start and after reload, so
+ * that pickup takes mail dropped while the system was down and qmgr scans
+ * the queue without waiting for the first period (as Postfix's master does).
+ */
+void master_wakeup_start(struct master_serv *serv)
+{
+    master_wakeup_arm(serv, 0);
 }
