@@ -165,6 +165,8 @@ struct qmgr_queue {
     int busy;              /* deliveries in flight */
     struct qmgr_list todo; /* recipients waiting */
     size_t todo_count;
+    char *dead_reason; /* the next hop failed: recipients are deferred until dead_timer */
+    unsigned long long dead_timer;
 };
 
 /* ---- qmgr.c ---- */
@@ -221,6 +223,12 @@ void qmgr_schedule(void);
  * transport_retry_time.
  */
 void qmgr_transport_throttle(struct qmgr_transport *t, const char *reason);
+/*
+ * The next hop of q failed (an agent said DELIVER_FLAG_NEXTHOP): defer what
+ * waits in q and what arrives for it, with "delivery temporarily suspended:
+ * reason", for minimal_backoff_time.
+ */
+void qmgr_queue_throttle(struct qmgr_queue *q, const char *reason);
 /* The agent's socket has no room now: start nothing for ms milliseconds, defer nothing. */
 void qmgr_transport_pause(struct qmgr_transport *t, long long ms);
 /* Make every transport usable again (flush). */

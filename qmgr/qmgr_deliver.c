@@ -164,6 +164,9 @@ static int qmgr_deliver_result(struct qmgr_delivery *d, struct attr_msg *m, cons
         qmgr_rcpt_defer(d->rcpts[i], res.dsn, res.relay, res.text, false);
     else
         qmgr_rcpt_final(d->rcpts[i], &res);
+    /* The next hop itself failed: the others waiting for it need not try. */
+    if (res.flags & DELIVER_FLAG_NEXTHOP)
+        qmgr_queue_throttle(d->queue, res.text);
     deliver_result_clear(&res);
     return 0;
 }

@@ -135,7 +135,7 @@ static void qmgr_queue_release(struct qmgr_queue *q)
     struct qmgr_transport *t = q->transport;
     struct qmgr_queue **pp;
 
-    if (q->busy > 0 || q->todo_count > 0)
+    if (q->busy > 0 || q->todo_count > 0 || q->dead_reason != NULL)
         return;
     for (pp = &t->buckets[qmgr_hash(q->nexthop)]; *pp != NULL; pp = &(*pp)->hnext)
         if (*pp == q) {
@@ -149,10 +149,29 @@ static void qmgr_queue_release(struct qmgr_queue *q)
     mem_free(q);
 }
 
+/* "delivery temporarily suspended: reason" into a new buffer. */
+static struct buf *qmgr_suspended(const char *reason)
+{
+    struct buf *text = buf_create(128);
+
+    buf_printf(text, "delivery temporarily suspended: %s", reason);
+    return text;
+}
+
 /* Put a recipient at the end of its queue. */
 void qmgr_queue_add(struct qmgr_transport *t, const char *nexthop, struct qmgr_rcpt *rc)
 {
     struct qmgr_queue *q = qmgr_queue_get(t, nexthop);
+
+    if (q->dead_reason != NULL) {
+        struct buf *text = qmgr_suspended(q->dead_reason);
+
+        rc->queue = NULL;
+        rc->state = QMGR_RCPT_TODO;
+        qmgr_rcpt_defer(rc, "4.4.1", "none", buf_str(text), true);
+        buf_free(&text);
+        return;
+    }
 
     rc->queue = q;
     rc->state = QMGR_RCPT_TODO;
@@ -257,6 +276,38 @@ void qmgr_queue_done(struct qmgr_queue *q)
     qmgr_schedule_soon();
 }
 
+/* The next hop's dead time is over. */
+static void qmgr_queue_revive(void *ctx)
+{
+    struct qmgr_queue *q = ctx;
+
+    q->dead_timer = 0;
+    MEM_FREE(&q->dead_reason);
+    qmgr_queue_release(q);
+}
+
+/* The next hop of q failed: defer what waits for it, for minimal_backoff_time. */
+void qmgr_queue_throttle(struct qmgr_queue *q, const char *reason)
+{
+    struct buf *text;
+
+    if (q->dead_reason != NULL)
+        return;
+    msg_info("transport %s: next hop %s suspended for %llds: %s", q->transport->name, q->nexthop,
+             qmgr_var.min_backoff, reason);
+    q->dead_reason = mem_strdup(reason);
+    q->dead_timer =
+        event_timer_add(event_server_loop(), qmgr_var.min_backoff * 1000, qmgr_queue_revive, q);
+    text = qmgr_suspended(reason);
+    /* A dead queue is never freed by the deferrals below (qmgr_queue_release). */
+    while (!qmgr_list_empty(&q->todo)) {
+        struct qmgr_rcpt *rc = QMGR_ENTRY(q->todo.next, struct qmgr_rcpt, link);
+
+        qmgr_rcpt_defer(rc, "4.4.1", "none", buf_str(text), true);
+    }
+    buf_free(&text);
+}
+
 /* The dead time is over. */
 static void qmgr_transport_revive(void *ctx)
 {
@@ -341,6 +392,9 @@ void qmgr_transport_free_all(void)
             struct qmgr_queue *q = QMGR_ENTRY(t->queues.next, struct qmgr_queue, link);
 
             qmgr_list_remove(&q->link);
+            if (q->dead_timer)
+                event_timer_cancel(event_server_loop(), q->dead_timer);
+            mem_free(q->dead_reason);
             mem_free(q->nexthop);
             mem_free(q);
         }

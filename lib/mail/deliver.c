@@ -334,6 +334,11 @@ int deliver_result_check(const struct deliver_result *res, const char **why_r)
         *why_r = "a result number is out of range";
         return -1;
     }
+    if ((res->flags & ~DELIVER_FLAGS_ALL) != 0 ||
+        ((res->flags & DELIVER_FLAG_NEXTHOP) && res->status != DELIVER_DEFERRED)) {
+        *why_r = "result flags are unknown or do not fit the status";
+        return -1;
+    }
     if (!deliver_dsn_valid(res->dsn, res->status)) {
         *why_r = "result dsn is not an RFC 3463 code of the status's class";
         return -1;
@@ -367,6 +372,7 @@ void deliver_result_format(const struct deliver_result *res, struct buf *out)
     attr_put_str(out, "relay", res->relay);
     attr_put_long(out, "conn_ms", res->conn_ms);
     attr_put_long(out, "xfer_ms", res->xfer_ms);
+    attr_put_int(out, "flags", (int)res->flags);
     attr_put_end(out);
 }
 
@@ -374,7 +380,7 @@ void deliver_result_format(const struct deliver_result *res, struct buf *out)
 int deliver_result_parse(struct attr_msg *m, struct deliver_result *res_r, const char **why_r)
 {
     const char *address = "", *dsn = "", *action = "", *text = "", *relay = "";
-    int status = 0;
+    int status = 0, flags = 0;
 
     memset(res_r, 0, sizeof(*res_r));
     attr_get_begin(m, DELIVER_RESULT_TYPE, DELIVER_PROTO_VERSION);
@@ -387,9 +393,11 @@ int deliver_result_parse(struct attr_msg *m, struct deliver_result *res_r, const
     attr_get_str(m, "relay", &relay);
     attr_get_long(m, "conn_ms", &res_r->conn_ms);
     attr_get_long(m, "xfer_ms", &res_r->xfer_ms);
+    attr_get_int_range(m, "flags", 0, DELIVER_FLAGS_ALL, &flags);
     if (attr_get_end(m, why_r) < 0)
         return -1;
     res_r->status = (enum deliver_status)status;
+    res_r->flags = (unsigned)flags;
     res_r->address = mem_strdup(address);
     res_r->dsn = mem_strdup(dsn);
     res_r->action = mem_strdup(action);
@@ -411,6 +419,30 @@ static long long deliver_now_us(void)
     return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/* Agent side: check, send and log a filled-in result. */
+int deliver_result_write(struct stream *s, const struct deliver_request *req,
+                         const struct deliver_rcpt *rcpt, const struct deliver_result *res,
+                         const char **why_r)
+{
+    struct buf *b;
+    int r;
+
+    if (res->index != rcpt->index || res->address == NULL ||
+        strcmp(res->address, rcpt->address) != 0) {
+        *why_r = "result does not name the recipient";
+        return -1;
+    }
+    if (deliver_result_check(res, why_r) < 0)
+        return -1;
+    b = buf_create(512);
+    deliver_result_format(res, b);
+    r = attr_write(s, b, why_r);
+    buf_free(&b);
+    if (r == 0)
+        deliver_log(req, rcpt, res, deliver_now_us());
+    return r;
+}
+
 /* Agent side: send one recipient's result and log it. */
 int deliver_result_send(struct stream *s, const struct deliver_request *req,
                         const struct deliver_rcpt *rcpt, enum deliver_status status,
@@ -428,18 +460,8 @@ int deliver_result_send(struct stream *s, const struct deliver_request *req,
         .conn_ms = conn_ms,
         .xfer_ms = xfer_ms,
     };
-    struct buf *b;
-    int r;
 
-    if (deliver_result_check(&res, why_r) < 0)
-        return -1;
-    b = buf_create(512);
-    deliver_result_format(&res, b);
-    r = attr_write(s, b, why_r);
-    buf_free(&b);
-    if (r == 0)
-        deliver_log(req, rcpt, &res, deliver_now_us());
-    return r;
+    return deliver_result_write(s, req, rcpt, &res, why_r);
 }
 
 /* qmgr side (and tests): read one result. */

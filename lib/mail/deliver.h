@@ -70,6 +70,13 @@
  *                     or "none"
  *   l conn_ms         connection setup time (delays=c), milliseconds
  *   l xfer_ms         transmission time (delays=d), milliseconds
+ *   i flags           DELIVER_FLAG_* (0 usually):
+ *                     DELIVER_FLAG_NEXTHOP with status deferred: the failure
+ *                     is the next hop's, not the recipient's (no connection,
+ *                     greeting refused, TLS required but not offered, ...);
+ *                     qmgr then defers the other recipients waiting for the
+ *                     same transport and next hop without trying them, and
+ *                     tries that next hop again after minimal_backoff_time
  *
  * Logging. The agent logs each recipient's outcome in Postfix's shape,
  *   "QID: to=<r>, orig_to=<o>, relay=R, delay=T, delays=a/b/c/d,
@@ -104,6 +111,10 @@ struct stream;
 
 /* The private/ directory of transport sockets, relative to queue_directory. */
 #define DELIVER_SOCKET_DIR "private"
+
+/* Result flags. */
+#define DELIVER_FLAG_NEXTHOP 0x01 /* deferred because of the next hop, not the recipient */
+#define DELIVER_FLAGS_ALL 0x01
 
 /* Outcome of one recipient. */
 enum deliver_status {
@@ -148,6 +159,7 @@ struct deliver_result {
     char *relay;
     long long conn_ms;
     long long xfer_ms;
+    unsigned flags; /* DELIVER_FLAG_* */
 };
 
 /* ---- the request ---- */
@@ -198,6 +210,14 @@ int deliver_result_send(struct stream *s, const struct deliver_request *req,
                         const struct deliver_rcpt *rcpt, enum deliver_status status,
                         const char *dsn, const char *action, const char *relay, long long conn_ms,
                         long long xfer_ms, const char *text, const char **why_r);
+/*
+ * Agent side, with every field (flags included) in res: check, write, flush
+ * and log it. res->index and res->address must be rcpt's. 0, or -1 with
+ * *why_r.
+ */
+int deliver_result_write(struct stream *s, const struct deliver_request *req,
+                         const struct deliver_rcpt *rcpt, const struct deliver_result *res,
+                         const char **why_r);
 /* qmgr side (and tests): read one result from a blocking stream; like deliver_request_recv. */
 int deliver_result_recv(struct stream *s, struct attr_parser *p, struct deliver_result *res_r,
                         const char **why_r);

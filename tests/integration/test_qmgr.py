@@ -559,3 +559,26 @@ def test_reload_waits_for_deliveries_in_progress(qm):
     time.sleep(1)
     # Recorded by the old qmgr before it left: delivered once, not again by the new one.
     assert [d["address"] for d in qm.deliveries()] == ["a@example.net"]
+
+
+def test_next_hop_failure_defers_the_others_without_trying(tmp_path, build_dir):
+    qm = make(tmp_path, build_dir, testagent_destination_concurrency_limit="1")
+    qm.set_control("* site 4.4.1 connect to mx.example.net: Connection refused")
+    qids = [qm.queue("sender@example.org", ["r%d@example.net" % i], nudge=False)
+            for i in range(3)]
+    other = qm.queue("sender@example.org", ["x@example.org"], nudge=False)
+    qm.nudge()
+    for qid in qids + [other]:
+        qm.wait_where(qid, "deferred")
+    log = qm.inst.log_text()
+    assert re.search(r"transport testagent: next hop example\.net suspended for \d+s: "
+                     r"connect to mx\.example\.net: Connection refused", log)
+    suspended = re.findall(r"to=<r\d@example\.net>, relay=none, .*dsn=4\.4\.1, status=deferred "
+                           r"\(delivery temporarily suspended: connect to mx\.example\.net: "
+                           r"Connection refused\)", log)
+    tried = [d for d in qm.deliveries() if d["nexthop"] == "example.net"]
+    # One recipient was tried; the other two never reached the agent.
+    assert len(tried) == 1 and len(suspended) == 2
+    # Another next hop of the same transport is not affected.
+    assert [d["address"] for d in qm.deliveries() if d["nexthop"] == "example.org"] == \
+        ["x@example.org"]

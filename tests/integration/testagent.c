@@ -20,6 +20,7 @@
  *
  *   sent             status sent (default dsn 2.0.0)
  *   defer            status deferred (default dsn 4.2.0)
+ *   site             status deferred with DELIVER_FLAG_NEXTHOP (default dsn 4.4.1)
  *   bounce           status bounced (default dsn 5.1.1)
  *   sleepN           wait N seconds (1..60), then sent: "sleep3"
  *   hang             log, then wait 60 seconds without answering
@@ -164,19 +165,31 @@ static int agent_request(struct stream *s, const struct deliver_request *req)
             int secs = atoi(a.action + 5);
 
             sleep(secs > 0 && secs <= 60 ? (unsigned)secs : 1);
-        } else if (strcmp(a.action, "defer") == 0) {
+        } else if (strcmp(a.action, "defer") == 0 || strcmp(a.action, "site") == 0) {
             status = DELIVER_DEFERRED;
             action = NULL;
         } else if (strcmp(a.action, "bounce") == 0) {
             status = DELIVER_BOUNCED;
             action = NULL;
         }
-        dsn = *a.dsn                       ? a.dsn
-              : status == DELIVER_SENT     ? "2.0.0"
-              : status == DELIVER_DEFERRED ? "4.2.0"
-                                           : "5.1.1";
-        if (deliver_result_send(s, req, rc, status, dsn, action, "testagent", 0, 1,
-                                *a.text ? a.text : a.action, &why) < 0) {
+        dsn = *a.dsn                          ? a.dsn
+              : status == DELIVER_SENT        ? "2.0.0"
+              : strcmp(a.action, "site") == 0 ? "4.4.1"
+              : status == DELIVER_DEFERRED    ? "4.2.0"
+                                              : "5.1.1";
+        struct deliver_result res = {
+            .index = rc->index,
+            .address = rc->address,
+            .status = status,
+            .dsn = (char *)dsn,
+            .action = (char *)(action ? action : ""),
+            .text = *a.text ? a.text : a.action,
+            .relay = (char *)"testagent",
+            .xfer_ms = 1,
+            .flags = strcmp(a.action, "site") == 0 ? DELIVER_FLAG_NEXTHOP : 0,
+        };
+
+        if (deliver_result_write(s, req, rc, &res, &why) < 0) {
             msg_warn("%s: cannot send the result: %s", req->queue_id, why);
             return -1;
         }

@@ -618,26 +618,40 @@ static void test_deliver_result_bad(void)
 {
     static const char *const bad_wire[] = {
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:5.0.0\nsaction 0:\n"
-        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
+        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:3\nsdsn 5:5.0.0\nsaction 0:\n"
-        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
+        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:2\nsdsn 5:5.0.0\nsaction "
         "7:relayed\n"
-        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
+        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\nsaction 3:foo\n"
-        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n",
+        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\nsaction 0:\n"
-        "stext 0:\nsrelay 0:\nlconn_ms 2:-5\nlxfer_ms 1:0\n.\n",
+        "stext 0:\nsrelay 0:\nlconn_ms 2:-5\nlxfer_ms 1:0\niflags 1:0\n.\n",
         "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\nsaction 0:\n"
         "stext 0:\nsrelay 0:\nlconn_ms 1:0\n.\n",
+        /* the next hop flag only with a deferral; unknown flags */
+        "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\nsaction 0:\n"
+        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:1\n.\n",
+        "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:1\nsdsn 5:4.0.0\nsaction 0:\n"
+        "stext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:2\n.\n",
     };
-    const char *good = "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\n"
-                       "saction 0:\nstext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\n.\n";
+    const char *good =
+        "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:0\nsdsn 5:2.0.0\n"
+        "saction 0:\nstext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:0\n.\n";
+    const char *site =
+        "@deliver_result 1\nlindex 1:0\nsaddress 1:a\nistatus 1:1\nsdsn 5:4.4.1\n"
+        "saction 0:\nstext 0:\nsrelay 0:\nlconn_ms 1:0\nlxfer_ms 1:0\niflags 1:1\n.\n";
     struct deliver_result res;
     const char *why;
     struct attr_msg *m = parse_one(good, strlen(good), 0, &why);
 
     CHECK(m != NULL && deliver_result_parse(m, &res, &why) == 0);
+    deliver_result_clear(&res);
+    attr_msg_free(&m);
+    m = parse_one(site, strlen(site), 0, &why);
+    CHECK(m != NULL && deliver_result_parse(m, &res, &why) == 0);
+    CHECK_INTEQ(res.flags, DELIVER_FLAG_NEXTHOP);
     deliver_result_clear(&res);
     attr_msg_free(&m);
     for (size_t c = 0; c < sizeof(bad_wire) / sizeof(bad_wire[0]); c++) {
