@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -58,6 +59,7 @@
 #define QMGR_SCAN_BATCH 100          /* files activated per event loop round */
 #define QMGR_RESOLVER_RETRY_MS 10000 /* wait before re-opening tables that failed */
 #define QMGR_DRAIN_MS 10000          /* at exit: wait this long for deliveries in flight */
+#define QMGR_FD_RESERVE 1000         /* descriptors kept for deliveries, nudges, logs, tables */
 
 struct qmgr_settings qmgr_var;
 
@@ -371,6 +373,40 @@ static void qmgr_recover_active(void)
     argv_free(&ids);
 }
 
+/*
+ * Each active message keeps its queue file open: raise the soft limit on
+ * open files to the hard limit, and keep qmgr_message_active_limit below
+ * what the limit allows (with room for deliveries and nudges).
+ */
+static void qmgr_fit_open_files(void)
+{
+    struct rlimit rl;
+    long long room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    /* Keep a quarter of the descriptors, at most QMGR_FD_RESERVE, for everything else. */
+    room = (long long)rl.rlim_cur;
+    room -= room / 4 < QMGR_FD_RESERVE ? room / 4 : QMGR_FD_RESERVE;
+    if (room < 10)
+        room = 10;
+    if (qmgr_var.active_limit > room) {
+        /* The default quietly adapts to the host; an explicit setting is worth a word. */
+        if (config_is_set("qmgr_message_active_limit"))
+            msg_warn("qmgr_message_active_limit = %d needs more open files than the limit of"
+                     " %llu allows; using %lld",
+                     qmgr_var.active_limit, (unsigned long long)rl.rlim_cur, room);
+        qmgr_var.active_limit = (int)room;
+    }
+}
+
 /* After the privilege drop, in queue_directory: recover, then start the first queue run. */
 static void qmgr_post_init(const char *service, char **argv)
 {
@@ -378,6 +414,7 @@ static void qmgr_post_init(const char *service, char **argv)
 
     (void)service;
     (void)argv;
+    qmgr_fit_open_files();
     qmgr_recover_active();
     if (qmgr_resolver(&why) == NULL)
         msg_warn("recipients will be deferred until the tables can be opened");
