@@ -307,19 +307,27 @@ def test_smarthost_plain_replies(testnet):
 
 def test_postfix_peer_receives_into_maildir(testnet):
     net = testnet
-    ip = net.add_host("mx.remote.test", v4="192.0.2.40")
+    ip = net.add_host("mx.remote.test", v4="192.0.2.40", v6="2001:db8::40")
     net.zone("remote.test").mx(10, "mx.remote.test")
     net.start_dns()
-    pf = net.postfix_peer(ip, domain="remote.test", users=["alice"])
+    pf = net.postfix_peer(ip, v6="2001:db8::40", domain="remote.test", users=["alice"],
+                          tls=True)
     with smtplib.SMTP(ip, 25, timeout=10) as s:
         s.ehlo("client.test")
         s.sendmail("sender@client.test", ["alice@remote.test"], MESSAGE)
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             s.sendmail("sender@client.test", ["nobody@remote.test"], MESSAGE)
-    (msg,) = pf.wait_messages("alice@remote.test")
-    assert msg.original == MESSAGE.replace(b"\r\n", b"\n")          # byte for byte
-    assert msg.header("Return-Path") == "<sender@client.test>"
-    assert msg.header("Delivered-To") == "alice@remote.test"
+    # Over IPv6, with STARTTLS and a certificate the test CA vouches for.
+    with smtplib.SMTP("mx.remote.test", 25, source_address=("2001:db8::40", 0),
+                      timeout=10) as s:
+        s.starttls(context=net.client_tls_context())
+        s.sendmail("other@client.test", ["Alice@remote.test"], b"Subject: 2\r\n\r\nx\r\n")
+    first, second = pf.wait_messages("alice@remote.test", count=2)
+    assert first.original == MESSAGE.replace(b"\r\n", b"\n")        # byte for byte
+    assert first.header("Return-Path") == "<sender@client.test>"
+    assert first.header("Delivered-To") == "alice@remote.test"
+    assert second.header("Return-Path") == "<other@client.test>"
+    assert "2001:db8::40" in second.header("Received") and "TLS" in second.header("Received")
     assert strip_trace_headers(b"Return-Path: <a>\nReceived: x\n\ty\nReceived: z\n\nb") \
         == b"Received: z\n\nb"
 
