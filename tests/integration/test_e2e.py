@@ -141,7 +141,7 @@ cat > %(v)s/out/pipe.msg
 class E2E:
     """An instance with every daemon, and helpers to send mail and read mailboxes."""
 
-    def __init__(self, top, build_dir, config=None, name="inst"):
+    def __init__(self, top, build_dir, config=None, name="inst", maildirs=()):
         self.top = top
         self.boxes = os.path.join(top, "boxes")
         self.out = os.path.join(top, "out")
@@ -156,7 +156,7 @@ class E2E:
             with open(path, "w") as f:
                 f.write(text % {"v": top})
             os.chmod(path, 0o755)
-        entries = ["%s=%s/%s/" % (n, self.boxes, n) for n in MAILDIRS]
+        entries = ["%s=%s/%s/" % (n, self.boxes, n) for n in MAILDIRS + tuple(maildirs)]
         entries += ["%s=%s/%s" % (n, self.boxes, f) for n, f in MBOXES.items()]
         self.port = free_port()
         settings = {
