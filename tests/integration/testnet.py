@@ -36,8 +36,12 @@ so that a name outside the test zones gets an authoritative NXDOMAIN.
 start_dns() bind-mounts a resolv.conf that names nsd (attempts:1
 timeout:1) over /etc/resolv.conf, and an nsswitch.conf whose hosts line is
 "files dns", so getaddrinfo and glibc's res_query ask nsd and nothing else;
-stop_dns() stops the server and leaves resolv.conf, so that lookups time
-out (a temporary DNS failure).
+stop_dns() stops the server and leaves resolv.conf, so that lookups fail
+as temporary DNS failures: at once (the server's address refuses), or
+after the resolver's timeout with stop_dns(unreachable=True) (its address
+is gone too). start_dns() brings it back. postfix_peer() and postel()
+start DNS when it is not running yet; records changed after that need
+reload_dns(). One TestNet at a time in a process.
 
 Records are one call each, and each call returns the zone so calls chain:
 
@@ -275,6 +279,13 @@ def wait_banner(what, ip, port, implicit_tls=False, alive=None, timeout=20.0):
     return wait_for(what, ready, timeout, interval=0.05)
 
 
+def _die_with_parent():
+    """In a child before exec: SIGTERM when the test process dies, so that a killed test
+    leaves no server behind (the kernel forgets this when the server changes its user,
+    as smtp-sink -u does)."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class _Process:
     """A server this module started in a session of its own; stop() ends it and its group."""
 
@@ -283,7 +294,8 @@ class _Process:
         self.logfile = logfile
         with open(logfile, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, start_new_session=True, env=env)
+                                         stderr=out, start_new_session=True, env=env,
+                                         preexec_fn=_die_with_parent)
 
     @property
     def pid(self):
@@ -298,18 +310,20 @@ class _Process:
 
     def stop(self, timeout=10.0):
         """SIGTERM, wait (bounded), then SIGKILL to what is left of its process group."""
-        if self.alive():
+        if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            # Wait without reaping: while the leader is a zombie its pid (the group's id)
+            # cannot be reused, so the kill below reaches only this server's processes.
+            while time.monotonic() < deadline:
+                if os.waitid(os.P_PID, self.proc.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    break
+                time.sleep(0.02)
             try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the group is this server's own session
-        except OSError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.kill()
         self.proc.wait(timeout=10)
 
 
@@ -560,6 +574,9 @@ class TestNet:
 
     __test__ = False  # not a pytest test class
 
+    # The TestNets not stopped yet (a test runner can show their logs: logs()).
+    active = []
+
     def __init__(self, tmp_path, dns_v4=DNS_V4, dns_v6=DNS_V6, ifname=IFNAME):
         if os.geteuid() != 0:
             raise TestNetUnavailable("the test internet needs root (network namespace, "
@@ -594,6 +611,7 @@ class TestNet:
         self.add_address(self.dns_v4)
         if self.dns_v6:
             self.add_address(self.dns_v6)
+        TestNet.active.append(self)
 
     # -------------------------------------------------------------- addresses
 
@@ -625,6 +643,12 @@ class TestNet:
             argv.append("nodad")  # usable at once, not tentative
         _run(argv)
         return ip
+
+    def remove_address(self, ip):
+        """Take the test address ip away: from now on it is a black hole."""
+        ip = check_test_address(ip)
+        _run(["ip", "addr", "del", "%s/%d" % (ip, 128 if ":" in ip else 32),
+              "dev", self.ifname], check=False)
 
     def add_host(self, name, v4=None, v6=None, ptr=True):
         """A host: its addresses, A/AAAA records in the zone that holds name (made when
@@ -756,6 +780,9 @@ class TestNet:
         """Start nsd with every zone and point the resolver at it (again: reload_dns())."""
         if self.nsd is not None and self.nsd.alive():
             return self.reload_dns()
+        self.add_address(self.dns_v4)
+        if self.dns_v6:
+            self.add_address(self.dns_v6)
         self._write_dns()
         self._start_nsd()
         self._install_resolver()
@@ -783,11 +810,16 @@ class TestNet:
             self._start_nsd()
         return self
 
-    def stop_dns(self):
-        """Stop nsd; resolv.conf stays, so lookups time out (temporary failure)."""
+    def stop_dns(self, unreachable=False):
+        """Stop nsd; resolv.conf stays, so lookups fail (temporarily) at once, or, when
+        unreachable, after the resolver's timeout: the server's addresses go too."""
         if self.nsd is not None:
             self.nsd.stop()
             self.nsd = None
+        if unreachable:
+            for ip in (self.dns_v4, self.dns_v6):
+                if ip:
+                    self.remove_address(ip)
 
     def _bind_mount(self, src, target):
         real = os.path.realpath(target)
@@ -918,6 +950,8 @@ class TestNet:
         """Debian's Postfix on ip:port (PostfixPeer), final destination for domain (a name
         or a list); users: accepted local parts (default: any); relayhost: where it sends
         (default: MX lookups); tls: offer STARTTLS with a test cert; config: main.cf."""
+        if self.nsd is None:
+            self.start_dns()
         peer = PostfixPeer(self, ip, domain, hostname, port, v6, users, relayhost, tls,
                            config)
         self.peers.append(peer)
@@ -927,6 +961,8 @@ class TestNet:
                users=("alice", "bob", "postmaster"), config=None, master_cf=(), start=True):
         """A second Postel instance (PostelPeer) with smtpd on ip:port, qmgr, local (each
         user of domain gets a Maildir) and smtp when built; config: main.cf settings."""
+        if self.nsd is None:
+            self.start_dns()
         peer = PostelPeer(self, build_dir, ip, domain, hostname, port, users, config,
                           master_cf, start)
         self.peers.append(peer)
@@ -936,6 +972,8 @@ class TestNet:
 
     def stop(self):
         """Stop every peer and nsd, undo the mounts, remove the interface and the files."""
+        if self in TestNet.active:
+            TestNet.active.remove(self)
         errors = []
         for peer in reversed(self.peers):
             try:
@@ -1102,7 +1140,8 @@ class Smarthost:
                 data = f.read()
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in data.split(b"\n") if line.strip()][
+        # The last piece has no newline yet when it is being written: not a record yet.
+        return [json.loads(line) for line in data.split(b"\n")[:-1] if line.strip()][
             getattr(self, "baseline", 0):]
 
     def messages(self):
@@ -1465,6 +1504,7 @@ class PostfixPeer:
 
     @staticmethod
     def _group(pgid):
+        """The live Postfix processes (programs in its daemon directory) of group pgid."""
         pids = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -1475,7 +1515,13 @@ class PostfixPeer:
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            if int(fields[2]) != pgid or fields[0] in ("Z", "X"):
+                continue
+            try:
+                exe = os.readlink("/proc/%s/exe" % entry)
+            except OSError:
+                continue
+            if exe.startswith(POSTFIX_DAEMON_DIR + "/"):
                 pids.append(int(entry))
         return pids
 
