@@ -172,6 +172,10 @@ def test_adding_a_record_is_one_line(dns):
     net.reload_dns()
     assert net.nsd.pid == pid
     assert answers(res_query("new.example.test", "TXT"), "TXT") == ["v=spf1 -all"]
+    # A bad record is refused before nsd sees it, naming the zone and the line.
+    net.zone("example.test").rr("bad", "MX", "not-a-number mx1.example.test.")
+    with pytest.raises(ValueError, match="example.test"):
+        net.reload_dns()
 
 
 def test_dns_down_is_a_temporary_failure(dns):

@@ -709,6 +709,10 @@ class TestNet:
                 body = zone.text()
                 with open(fname + ".tmp", "w") as f:
                     f.write(body)
+                # A bad record fails here, naming its line, not as a zone nsd leaves out.
+                r = _run(["/usr/sbin/nsd-checkzone", zone.origin, fname + ".tmp"], check=False)
+                if r.returncode != 0:
+                    raise ValueError("zone %s: %s%s\n%s" % (name, r.stdout, r.stderr, body))
                 os.rename(fname + ".tmp", fname)
                 # A new mtime for certain, even within the same second as the last write.
                 self._counter += 1
