@@ -315,8 +315,11 @@ def top():
 def account(top):
     """The test account's pwd entry (as root), or None."""
     if not ROOT:
-        return None
-    return _add_test_account(top)
+        yield None
+        return
+    yield _add_test_account(top)
+    # The copy goes away with top: later tests of this process need the real /etc back.
+    subprocess.run(["umount", "-l", "/etc"], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
