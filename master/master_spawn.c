@@ -165,6 +165,8 @@ static void master_unthrottle(void *ctx)
     serv->throttle_timer = 0;
     serv->throttled = false;
     msg_debug("service %s: throttle ended", serv->name);
+    if (serv->total_proc == 0)
+        master_wakeup_start(serv);
     master_watch_update(serv);
 }
 
@@ -443,6 +445,10 @@ void master_reap(bool stopping)
                 master_throttle(serv);
             }
             master_watch_update(serv);
+            /* A service that runs by wakeup (qmgr, pickup) must not stay dead until its next period. */
+            if (!stopping && serv->total_proc == 0 && !serv->throttled &&
+                !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                master_wakeup_start(serv);
         }
         mem_free(p->path);
         mem_free(p);

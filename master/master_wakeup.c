@@ -92,11 +92,16 @@ void master_wakeup_schedule(struct master_serv *serv)
 }
 
 /*
- * Wake serv at once, then every wakeup time: at start and after reload, so
- * that pickup takes mail dropped while the system was down and qmgr scans
- * the queue without waiting for the first period (as Postfix's master does).
+ * Wake serv at once, then every wakeup time: at start, after reload, and
+ * when its process died abnormally, so that pickup takes mail dropped while
+ * the system was down and a killed qmgr comes back without waiting for the
+ * next period (a crash loop is held back by service_throttle_time).
  */
 void master_wakeup_start(struct master_serv *serv)
 {
+    if (serv->wakeup_timer != 0) {
+        event_timer_cancel(master_events, serv->wakeup_timer);
+        serv->wakeup_timer = 0;
+    }
     master_wakeup_arm(serv, 0);
 }
