@@ -53,7 +53,8 @@ FAST = {
 class Handler:
     """aiosmtpd handler: records messages, answers as told.
 
-    rcpt_replies: {address: "550 5.1.1 no such user"} for RCPT TO;
+    rcpt_replies: {address: "550 5.1.1 no such user"} for RCPT TO (a list: one reply per
+    attempt, then 250);
     data_reply: the reply to the end of DATA (None: 250 with a queue id);
     drop_ehlo: EHLO keywords not to announce; add_ehlo: keywords to add.
     """
@@ -93,6 +94,8 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address)
+        if isinstance(reply, list):
+            reply = reply.pop(0) if reply else None
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -115,8 +118,8 @@ class Handler:
                 "mail_options": list(envelope.mail_options),
                 "rcpt_options": list(envelope.rcpt_options),
                 "data": envelope.original_content,
-                "tls": session.ssl is not None,
-                "auth": session.login_data,
+                "tls": server.transport.get_extra_info("ssl_object") is not None,
+                "auth": session.auth_data,
             })
         return reply or "250 2.0.0 Ok: queued as %s" % qid
 
@@ -290,3 +293,411 @@ def test_relayhost_delivery_byte_identical(tmp_path, build_dir, peer):
                       r"\(250 2\.0\.0 Ok: queued as PEER0001\)" % (qid, peer.port))
     assert line
     wait_for("queue empty", t.queue_empty, timeout=10)
+
+
+def test_pipelining_one_of_three_refused(tmp_path, build_dir, peer):
+    """A 5xx for one recipient: it bounces (one DSN back to the sender), the others go."""
+    peer.handler.add_ehlo = ["PIPELINING"]
+    peer.handler.rcpt_replies = {"c@remote.example": "550 5.1.1 <c@remote.example>: no such user"}
+    t = make(tmp_path, build_dir, peer.port)
+    t.send("alice@sender.example", ["a@remote.example", "b@remote.example", "c@remote.example"],
+           b"From: alice@sender.example\r\nSubject: three\r\n\r\nhello\r\n")
+    peer.wait_messages(2, t.inst)
+    first = peer.messages[0]
+    assert first["mail_from"] == "alice@sender.example"
+    assert first["rcpt_tos"] == ["a@remote.example", "b@remote.example"]
+    t.wait_log(r"to=<c@remote\.example>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*dsn=5\.1\.1, "
+               r"status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.1\.1 "
+               r"<c@remote\.example>: no such user \(in reply to RCPT TO command\)\)" % peer.port)
+    bounce = peer.messages[1]
+    assert bounce["mail_from"] in ("", "<>")
+    assert bounce["rcpt_tos"] == ["alice@sender.example"]
+    text = bounce["data"].decode(errors="replace")
+    assert "c@remote.example" in text and "550 5.1.1" in text
+    assert "a@remote.example" not in text.split("Content-Type: message/")[0]
+    assert len([l for l in t.status_lines() if "status=sent" in l]) == 3  # a, b, the bounce
+
+
+def test_4xx_deferred_then_delivered(tmp_path, build_dir, peer):
+    peer.handler.rcpt_replies = {"bob@remote.example": ["451 4.7.1 Greylisted, try again"]}
+    t = make(tmp_path, build_dir, peer.port)
+    qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: grey\n\nhi\n")
+    t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=4\.7\.1, status=deferred \(host "
+               r"127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.7\.1 Greylisted, try again "
+               r"\(in reply to RCPT TO command\)\)" % qid)
+    peer.wait_messages(1, t.inst, timeout=60)
+    t.wait_log(r"%s: to=<bob@remote\.example>, .*status=sent" % qid)
+    assert peer.messages[0]["rcpt_tos"] == ["bob@remote.example"]
+
+
+def test_data_4xx_and_5xx(tmp_path, build_dir, peer):
+    peer.handler.data_replies = ["452 4.3.1 Insufficient system storage",
+                                 "554 5.6.0 Rejected content"]
+    t = make(tmp_path, build_dir, peer.port, minimal_backoff_time="60s",
+             maximal_backoff_time="60s")
+    q1 = t.queue("alice@example.org", ["one@remote.example"], b"Subject: 1\n\nx\n")
+    t.wait_log(r"%s: to=<one@remote\.example>, .*dsn=4\.3\.1, status=deferred \(host "
+               r"127\.0\.0\.1\[127\.0\.0\.1\] said: 452 4\.3\.1 Insufficient system storage "
+               r"\(in reply to end of DATA command\)\)" % q1)
+    q2 = t.queue("alice@example.org", ["two@remote.example"], b"Subject: 2\n\nx\n")
+    t.wait_log(r"%s: to=<two@remote\.example>, .*dsn=5\.6\.0, status=bounced \(host "
+               r"127\.0\.0\.1\[127\.0\.0\.1\] said: 554 5\.6\.0 Rejected content "
+               r"\(in reply to end of DATA command\)\)" % q2)
+
+
+def test_connection_refused_deferred(tmp_path, build_dir):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    port = free_port()
+    t = make(tmp_path, build_dir, port)
+    qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+    t.wait_log(r"%s: to=<bob@remote\.example>, relay=none, .*dsn=4\.4\.1, status=deferred "
+               r"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection refused\)" % (qid, port))
+
+
+def raw_server(reply, count=1):
+    """A server that greets with reply and hangs up; (port, thread)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(5)
+    port = lsock.getsockname()[1]
+
+    def run():
+        lsock.settimeout(30)
+        try:
+            for _ in range(count):
+                c, _ = lsock.accept()
+                with c:
+                    c.sendall(reply)
+                    c.settimeout(5)
+                    try:
+                        c.recv(1000)
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+        finally:
+            lsock.close()
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return port, th
+
+
+def test_greeting_5xx_deferred(tmp_path, build_dir):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    port, _ = raw_server(b"554 5.7.1 go away\r\n")
+    t = make(tmp_path, build_dir, port)
+    qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+    t.wait_log(r"%s: to=<bob@remote\.example>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
+               r"dsn=4\.7\.1, status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] refused to "
+               r"talk to me: 554 5\.7\.1 go away\)" % (qid, port))
+
+
+def test_lost_connection_deferred(tmp_path, build_dir):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    port, _ = raw_server(b"220 x ESMTP\r\n")  # greets, reads EHLO, hangs up
+    t = make(tmp_path, build_dir, port)
+    qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+    t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=4\.4\.2, status=deferred \(lost connection "
+               r"with 127\.0\.0\.1\[127\.0\.0\.1\] while performing the EHLO handshake\)" % qid)
+
+
+def test_ehlo_with_my_name_is_a_loop(tmp_path, build_dir):
+    if not HAVE_AIOSMTPD:
+        pytest.skip("python3-aiosmtpd is not installed")
+    p = Peer(hostname="mail.example.com")
+    try:
+        t = make(tmp_path, build_dir, p.port)
+        qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+        t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=5\.4\.6, status=bounced \(mail for "
+                   r"\[127\.0\.0\.1\]:%d loops back to myself\)" % (qid, p.port))
+        assert p.messages == []
+    finally:
+        p.stop()
+
+
+def test_size_limit_of_server(tmp_path, build_dir):
+    if not HAVE_AIOSMTPD:
+        pytest.skip("python3-aiosmtpd is not installed")
+    p = Peer(size=1000)
+    try:
+        t = make(tmp_path, build_dir, p.port)
+        body = b"Subject: big\n\n" + b"x" * 70 + b"\n"
+        qid = t.queue("alice@example.org", ["bob@remote.example"], body * 20)
+        t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=5\.3\.4, status=bounced \(message size "
+                   r"\d+ exceeds size limit 1000 of server 127\.0\.0\.1\[127\.0\.0\.1\]\)" % qid)
+        qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: small\n\nx\n")
+        p.wait_messages(1, t.inst)
+        assert "SIZE=21" in p.messages[0]["mail_options"]
+    finally:
+        p.stop()
+
+
+def test_8bit_converted_for_server_without_8bitmime(tmp_path, build_dir, peer):
+    peer.handler.drop_ehlo = {"8BITMIME"}
+    t = make(tmp_path, build_dir, peer.port)
+    content = ("MIME-Version: 1.0\nSubject: =?utf-8?q?caf=C3=A9?=\n"
+               "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+               "Caf\u00e9 cr\u00e8me = tasty\n").encode()
+    t.queue("alice@example.org", ["bob@remote.example"], content, opts=["-8"])
+    peer.wait_messages(1, t.inst)
+    m = peer.messages[0]
+    assert not any(b >= 0x80 for b in m["data"])
+    assert b"Content-Transfer-Encoding: quoted-printable\r\n" in m["data"]
+    assert b"Caf=C3=A9 cr=C3=A8me =3D tasty\r\n" in m["data"]
+    assert not any(o.upper().startswith("BODY=") for o in m["mail_options"])
+
+
+def test_8bit_passes_with_8bitmime(tmp_path, build_dir, peer):
+    t = make(tmp_path, build_dir, peer.port)
+    content = "Subject: x\n\nCaf\u00e9\n".encode()
+    t.queue("alice@example.org", ["bob@remote.example"], content, opts=["-8"])
+    peer.wait_messages(1, t.inst)
+    assert peer.messages[0]["data"] == crlf(content)
+    assert "BODY=8BITMIME" in peer.messages[0]["mail_options"]
+
+
+def test_8bit_bounced_without_conversion(tmp_path, build_dir, peer):
+    peer.handler.drop_ehlo = {"8BITMIME"}
+    t = make(tmp_path, build_dir, peer.port, disable_mime_output_conversion="yes")
+    qid = t.queue("alice@example.org", ["bob@remote.example"], "Subject: x\n\n\u00e9\n".encode())
+    t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=5\.6\.3, status=bounced" % qid)
+    assert [m for m in peer.messages if m["mail_from"] not in ("", "<>")] == []
+
+
+def test_smtputf8_to_server_without_it_bounced(tmp_path, build_dir, peer):
+    t = make(tmp_path, build_dir, peer.port)
+    qid = t.queue("alice@example.org", ["j\u00f6rg@remote.example"],
+                  "Subject: gr\u00fc\u00dfe\n\nhallo\n".encode(), opts=["-U"])
+    t.wait_log(r"%s: to=<j.+rg@remote\.example>, .*dsn=5\.6\.7, status=bounced \(SMTPUTF8 is "
+               r"required, but was not offered by host 127\.0\.0\.1\[127\.0\.0\.1\]\)" % qid)
+    assert [m for m in peer.messages if m["mail_from"] not in ("", "<>")] == []
+
+
+def test_smtputf8_to_server_with_it(tmp_path, build_dir):
+    if not HAVE_AIOSMTPD:
+        pytest.skip("python3-aiosmtpd is not installed")
+    p = Peer(smtputf8=True)
+    try:
+        t = make(tmp_path, build_dir, p.port)
+        t.queue("alice@example.org", ["j\u00f6rg@remote.example"],
+                "Subject: gr\u00fc\u00dfe\n\nhallo\n".encode(), opts=["-U"])
+        p.wait_messages(1, t.inst)
+        assert "SMTPUTF8" in p.messages[0]["mail_options"]
+        assert p.messages[0]["rcpt_tos"] == ["j\u00f6rg@remote.example"]
+    finally:
+        p.stop()
+
+
+def test_many_messages_few_connections(tmp_path, build_dir, peer):
+    """100 messages to one destination travel over a few reused connections."""
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    t = SmtpTest(tmp_path, build_dir, maxproc="2", with_smtpd=False,
+                 config={"relayhost": "[127.0.0.1]:%d" % peer.port})
+    for i in range(100):
+        t.queue("alice@example.org", ["bob%d@remote.example" % i],
+                b"Subject: message %d\n\nbody %d\n" % (i, i))
+    peer.wait_messages(100, t.inst, timeout=120)
+    wait_for("queue empty", t.queue_empty, timeout=30)
+    assert len({m["rcpt_tos"][0] for m in peer.messages}) == 100
+    assert peer.handler.connections <= 6, peer.handler.connections
+    sent = [l for l in t.status_lines() if "status=sent" in l]
+    assert len(sent) == 100
+
+
+def test_generic_maps_rewrite_sender_and_headers(tmp_path, build_dir, peer):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    generic = tmp_path / "generic"
+    generic.write_text("alice@home.lan alice.smith@provider.example\n"
+                       "@home.lan @provider.example\n")
+    t = make(tmp_path, build_dir, peer.port, smtp_generic_maps="texthash:%s" % generic)
+    content = (b"From: Alice <alice@home.lan>\nTo: bob@remote.example\n"
+               b"Cc: carol@home.lan\nSubject: alice@home.lan stays\n\n"
+               b"From: alice@home.lan stays too\n")
+    t.queue("alice@home.lan", ["bob@remote.example"], content)
+    peer.wait_messages(1, t.inst)
+    m = peer.messages[0]
+    assert m["mail_from"] == "alice.smith@provider.example"
+    assert m["data"] == crlf(content.replace(b"From: Alice <alice@home.lan>",
+                                             b"From: Alice <alice.smith@provider.example>")
+                             .replace(b"Cc: carol@home.lan", b"Cc: carol@provider.example"))
+
+
+# ----------------------------------------------------------------- TLS and AUTH
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """A self-signed certificate and key for the peers: (certfile, keyfile)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("cert")
+    certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=peer.example.net", "-addext",
+                    "subjectAltName=DNS:peer.example.net,IP:127.0.0.1",
+                    "-keyout", keyfile, "-out", certfile],
+                   check=True, capture_output=True, timeout=120)
+    os.chmod(str(d), 0o755)
+    os.chmod(certfile, 0o644)
+    return certfile, keyfile
+
+
+def server_context(cert, max_version=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*cert)
+    if max_version is not None:
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = max_version
+    return ctx
+
+
+class Auth:
+    """An aiosmtpd authenticator that knows one user and records every attempt."""
+
+    def __init__(self, user=b"relayuser", password=b"s3cret"):
+        self.user, self.password = user, password
+        self.attempts = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user
+              and auth_data.password == self.password)
+        tls = server.transport.get_extra_info("ssl_object") is not None
+        self.attempts.append((mechanism, auth_data.login, auth_data.password, tls))
+        return AuthResult(success=ok, handled=False)
+
+
+def tls_line(port, trust="Untrusted"):
+    return (r"%s TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: TLSv1\.[23] "
+            r"with cipher \S+ \(\d+/\d+ bits\)" % (trust, port))
+
+
+def test_starttls_may(tmp_path, build_dir, cert):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    p = Peer(tls_context=server_context(cert))
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_tls_security_level="may")
+        t.queue("alice@example.org", ["bob@remote.example"], b"Subject: tls\n\nsecret\n")
+        p.wait_messages(1, t.inst)
+        assert p.messages[0]["tls"]
+        m = t.wait_log(tls_line(p.port))
+        assert "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" in m.group(0)
+        assert p.handler.ehlos == 2  # again after STARTTLS (RFC 3207)
+    finally:
+        p.stop()
+
+
+def test_starttls_trusted_with_cafile(tmp_path, build_dir, cert):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    p = Peer(tls_context=server_context(cert))
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_tls_security_level="encrypt",
+                 smtp_tls_CAfile=cert[0])
+        t.queue("alice@example.org", ["bob@remote.example"], b"Subject: tls\n\nsecret\n")
+        p.wait_messages(1, t.inst)
+        t.wait_log(tls_line(p.port, "Trusted"))
+    finally:
+        p.stop()
+
+
+def test_encrypt_defers_without_starttls(tmp_path, build_dir, peer):
+    t = make(tmp_path, build_dir, peer.port, smtp_tls_security_level="encrypt")
+    qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+    t.wait_log(r"%s: to=<bob@remote\.example>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
+               r"dsn=4\.7\.4, status=deferred \(TLS is required, but was not offered by host "
+               r"127\.0\.0\.1\[127\.0\.0\.1\]\)" % (qid, peer.port))
+    assert peer.messages == []
+
+
+def test_may_falls_back_to_plaintext_after_failed_handshake(tmp_path, build_dir, cert):
+    """A server that offers STARTTLS but cannot finish a TLS 1.2+ handshake gets the mail
+    over a new plain-text connection, as Postfix does at level may."""
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    ctx = server_context(cert)
+    ctx.set_ciphers("NULL")  # nothing a TLS 1.2 client accepts
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    p = Peer(tls_context=ctx)
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_tls_security_level="may")
+        qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+        p.wait_messages(1, t.inst)
+        assert not p.messages[0]["tls"]
+        t.wait_log(r"%s: Cannot start TLS with 127\.0\.0\.1\[127\.0\.0\.1\]: .*; trying again "
+                   r"without TLS" % qid)
+        t.wait_log(r"%s: to=<bob@remote\.example>, .*status=sent" % qid)
+    finally:
+        p.stop()
+
+
+def sasl_passwd(tmp_path, key, value="relayuser:s3cret"):
+    path = tmp_path / "sasl_passwd"
+    path.write_text("%s %s\n" % (key, value))
+    os.chmod(str(path), 0o600)
+    return "texthash:%s" % path
+
+
+def test_implicit_tls_and_auth(tmp_path, build_dir, cert):
+    """Smarthost on a port with implicit TLS: the password goes inside TLS, PLAIN."""
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    auth = Auth()
+    p = Peer(ssl_context=server_context(cert), authenticator=auth, auth_require_tls=False)
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_tls_wrappermode="yes",
+                 smtp_sasl_auth_enable="yes",
+                 smtp_sasl_password_maps=sasl_passwd(tmp_path, "[127.0.0.1]:%d" % p.port))
+        t.queue("alice@example.org", ["bob@remote.example"], b"Subject: auth\n\nx\n")
+        p.wait_messages(1, t.inst)
+        assert auth.attempts == [("PLAIN", b"relayuser", b"s3cret", True)]
+        assert p.messages[0]["tls"]
+        t.wait_log(tls_line(p.port))
+        assert "s3cret" not in t.inst.log_text()
+    finally:
+        p.stop()
+
+
+def test_starttls_auth_login_by_host_name_key(tmp_path, build_dir, cert):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    auth = Auth()
+    p = Peer(tls_context=server_context(cert), authenticator=auth)
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_sasl_auth_enable="yes",
+                 smtp_tls_security_level="may", smtp_sasl_mechanism_filter="login",
+                 smtp_sasl_password_maps=sasl_passwd(tmp_path, "127.0.0.1"))
+        t.queue("alice@example.org", ["bob@remote.example"], b"Subject: auth\n\nx\n")
+        p.wait_messages(1, t.inst)
+        assert auth.attempts == [("LOGIN", b"relayuser", b"s3cret", True)]
+    finally:
+        p.stop()
+
+
+def test_wrong_password_defers(tmp_path, build_dir, cert):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    auth = Auth()
+    p = Peer(tls_context=server_context(cert), authenticator=auth)
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_sasl_auth_enable="yes",
+                 smtp_tls_security_level="may",
+                 smtp_sasl_password_maps=sasl_passwd(tmp_path, "127.0.0.1", "relayuser:wrong"))
+        qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: auth\n\nx\n")
+        t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=4\.7\.\d+, status=deferred \(SASL "
+                   r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535" % qid)
+        assert p.messages == []
+    finally:
+        p.stop()
+
+
+def test_no_password_over_plaintext(tmp_path, build_dir):
+    """A server that offers AUTH without TLS never sees the password."""
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    auth = Auth()
+    p = Peer(authenticator=auth, auth_require_tls=False)
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_sasl_auth_enable="yes",
+                 smtp_sasl_password_maps=sasl_passwd(tmp_path, "[127.0.0.1]:%d" % p.port))
+        qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: auth\n\nx\n")
+        t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=4\.7\.0, status=deferred \(SASL "
+                   r"authentication failed; cannot authenticate to server "
+                   r"127\.0\.0\.1\[127\.0\.0\.1\]: SASL authentication over plaintext refused "
+                   r"\(no TLS\)\)" % qid)
+        assert auth.attempts == []
+        assert p.messages == []
+    finally:
+        p.stop()
