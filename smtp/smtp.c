@@ -60,7 +60,7 @@ static void smtp_service(int fd, const char *service, char **argv)
         }
         r = smtp_deliver(&smtp_agent, req, s);
         deliver_request_free(&req);
-        if (r < 0)
+        if (r < 0 || smtp_agent.table_error)
             break;
     }
     stream_free(&s);
@@ -106,6 +106,8 @@ static void smtp_pre_init(const char *service, char **argv)
     }
 }
 
+static void smtp_pre_exit(const char *service, char **argv);
+
 /*
  * Between requests: keep an idle connection only while no new request
  * comes and at most smtp_connection_cache_time_limit. The wait watches the
@@ -120,6 +122,15 @@ static void smtp_pre_accept(const char *service, char **argv)
 
     (void)service;
     (void)argv;
+    if (smtp_agent.table_error) {
+        /*
+         * Tables were opened as root; one that was rebuilt (or made
+         * unreadable) can be opened again only by a new process.
+         */
+        msg_info("a lookup table failed: restarting to open the tables again");
+        smtp_pre_exit(service, argv);
+        exit(0);
+    }
     if (sess == NULL)
         return;
     left = smtp_agent.set.cache_time_limit - (smtp_now_ms() - sess->idle_since_ms);

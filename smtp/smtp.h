@@ -256,6 +256,7 @@ struct smtp_session_ctx {
     const char *nexthop;            /* as qmgr gave it (SASL password lookup key) */
     const char *queue_id;           /* for logs */
     bool no_starttls;               /* plain text retry after a failed handshake (level may) */
+    bool *table_error;              /* set when a table lookup failed */
 };
 
 /*
@@ -369,6 +370,7 @@ struct smtp_agent {
     struct maps *sasl_passwd;
     struct maps *generic_maps;
     struct smtp_session *cached; /* an idle connection kept for the next request */
+    bool table_error;            /* a table lookup failed: restart to reopen it as root */
 };
 
 /* One request while it is being delivered (smtp_deliver.c, smtp_xfer.c). */

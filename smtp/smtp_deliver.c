@@ -167,6 +167,7 @@ static int smtp_generic_envelope(struct smtp_req *st, struct smtp_outcome *o)
 
 fail:
     buf_free(&out);
+    st->agent->table_error = true;
     smtp_outcome_set(o, DELIVER_DEFERRED, "4.3.0", "smtp_generic_maps lookup error: %s", why);
     return -1;
 }
@@ -207,6 +208,7 @@ static void smtp_try_servers(struct smtp_req *st, const struct smtp_nexthop *nh)
         .sasl_passwd = agent->sasl_passwd,
         .nexthop = st->req->nexthop,
         .queue_id = st->req->queue_id,
+        .table_error = &agent->table_error,
     };
     struct smtp_addr_list *addrs = NULL;
     struct smtp_outcome o;

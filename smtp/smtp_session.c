@@ -317,6 +317,8 @@ static int smtp_session_auth(const struct smtp_session_ctx *ctx, struct smtp_ses
     if (rc == 0)
         rc = maps_find(ctx->sasl_passwd, sess->host, &value, &why);
     if (rc < 0) {
+        if (ctx->table_error != NULL)
+            *ctx->table_error = true;
         smtp_outcome_set(o, DELIVER_DEFERRED, "4.3.0",
                          "smtp_sasl_password_maps lookup error for %s: %s", sess->host, why);
         return -1;

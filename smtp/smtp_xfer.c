@@ -293,6 +293,7 @@ int smtp_xfer(struct smtp_req *st, struct smtp_session *sess)
     stream_set_timeout(sess->s, set->data_xfer_timeout);
     if (smtp_content_send(st->qf, sess->s, &copts, &table_error, &why) < 0) {
         if (table_error) {
+            st->agent->table_error = true;
             /* Half a message may be out: only hanging up keeps the server from taking it. */
             smtp_outcome_set(&o, DELIVER_DEFERRED, "4.3.0", "cannot send the message: %s", why);
             st->final_server = true;

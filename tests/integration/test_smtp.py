@@ -701,3 +701,35 @@ def test_no_password_over_plaintext(tmp_path, build_dir):
         assert p.messages == []
     finally:
         p.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: tables readable by root only")
+def test_root_only_password_table_rebuilt(tmp_path, build_dir, cert):
+    """The password table is readable by root only; smtp opens it before it gives up root.
+    When the table is replaced, the process that cannot open it again restarts, and the
+    next attempt authenticates with the new table."""
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    auth = Auth()
+    p = Peer(tls_context=server_context(cert), authenticator=auth)
+    tables = tmp_path / "private"
+    tables.mkdir()
+    os.chmod(str(tables), 0o755)  # as /etc/postel: searchable; the file itself is private
+    passwd = tables / "sasl_passwd"
+    passwd.write_text("127.0.0.1 relayuser:s3cret\n")
+    os.chmod(str(passwd), 0o600)
+    try:
+        t = make(tmp_path, build_dir, p.port, smtp_sasl_auth_enable="yes",
+                 smtp_tls_security_level="may", smtp_connection_cache_on_demand="no",
+                 smtp_sasl_password_maps="texthash:%s" % passwd)
+        t.queue("alice@example.org", ["bob@remote.example"], b"Subject: one\n\nx\n")
+        p.wait_messages(1, t.inst)
+        new = tables / "sasl_passwd.new"
+        new.write_text("127.0.0.1 relayuser:s3cret\n# rebuilt\n")
+        os.chmod(str(new), 0o600)
+        os.rename(str(new), str(passwd))
+        t.queue("alice@example.org", ["carol@remote.example"], b"Subject: two\n\nx\n")
+        p.wait_messages(2, t.inst, timeout=60)
+        assert [a[1] for a in auth.attempts] == [b"relayuser", b"relayuser"]
+        t.wait_log(r"restarting to open the tables again")
+    finally:
+        p.stop()
