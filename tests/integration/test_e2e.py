@@ -74,6 +74,14 @@ def mail(subject, body, sender="sender@example.org", extra=b""):
             % (sender.encode(), os.getpid(), _serial[0], subject.encode(), extra)) + body
 
 
+def remove_tree(path):
+    """Stop every instance under path (their pid files are there), then delete path."""
+    for inst in Instance.created:
+        if inst.dir.startswith(path + os.sep):
+            inst.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def need_built(build_dir, *rels):
     for rel in rels:
         if not os.access(os.path.join(build_dir, rel), os.X_OK):
@@ -308,7 +316,7 @@ def top():
     path = tempfile.mkdtemp(prefix="postel-e2e.", dir="/tmp")
     os.chmod(path, 0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path)
 
 
 @pytest.fixture(scope="module")
@@ -802,6 +810,5 @@ def test_queue_lifetime_expiry_bounces_to_sender(build_dir):
         assert per_rcpt[0]["Status"].startswith("4.")
         assert "still busy" in parts[0].get_content() or "still busy" in str(per_rcpt[0])
         t.inst.wait_log(r"%s: removed" % qid, since=mark)
-        t.inst.stop()
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)

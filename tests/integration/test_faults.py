@@ -24,7 +24,6 @@ import errno
 import os
 import random
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -33,7 +32,8 @@ import time
 import pytest
 
 from instance import proc_list, wait_for
-from test_e2e import E2E, NEED, QID, ROOT, _unshare_mount_ns, crlf, mail, need_built
+from test_e2e import (E2E, NEED, QID, ROOT, _unshare_mount_ns, crlf, mail, need_built,
+                      remove_tree)
 
 BOXES = ("f0", "f1", "f2", "f3")
 
@@ -43,7 +43,7 @@ def top():
     path = tempfile.mkdtemp(prefix="postel-faults.", dir="/tmp")
     os.chmod(path, 0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path)
 
 
 def make(top, build_dir, **config):

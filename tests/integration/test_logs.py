@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from test_e2e import E2E, NEED, QID, mail, need_built
+from test_e2e import E2E, NEED, QID, mail, need_built, remove_tree
 
 PREFIX = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) (\S+) postel/([a-z0-9-]+)\[(\d+)\]: (.*)$")
 NAME = r"[A-Za-z0-9.-]+"  # the client's name as smtpd found it (127.0.0.2 may be "unknown")
@@ -25,7 +25,7 @@ def t():
     path = tempfile.mkdtemp(prefix="postel-logs.", dir="/tmp")
     os.chmod(path, 0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path)
 
 
 def start(top, build_dir):
