@@ -359,7 +359,7 @@ const struct param_def param_table[] = {
     P_LIST("smtpd_discard_ehlo_keywords", "", 0,
            "EHLO keywords (extensions) that smtpd does not announce, such as CHUNKING or DSN."),
     P_BOOL("disable_vrfy_command", "no", "Refuse the VRFY command (502 5.5.1)."),
-    P_LIST("local_recipient_maps", "unix:passwd.byname $alias_maps", 0,
+    P_LIST("local_recipient_maps", "unix:passwd.byname $alias_maps $local_mailbox_maps", 0,
            "Tables of the local users that smtpd accepts mail for; empty: any user."),
     P_INT("header_size_limit", "102400", 1024, 64 * MB,
           "The longest message header, in bytes; the rest of a longer header is dropped."),
