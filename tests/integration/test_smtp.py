@@ -354,8 +354,9 @@ def test_connection_refused_deferred(tmp_path, build_dir):
                r"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection refused\)" % (qid, port))
 
 
-def raw_server(reply, count=1):
-    """A server that greets with reply and hangs up; (port, thread)."""
+def raw_server(reply, count=1, hold=0):
+    """A server that greets with reply, reads a line (or waits hold seconds in silence)
+    and hangs up; (port, thread)."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(5)
@@ -368,6 +369,9 @@ def raw_server(reply, count=1):
                 c, _ = lsock.accept()
                 with c:
                     c.sendall(reply)
+                    if hold:
+                        time.sleep(hold)
+                        continue
                     c.settimeout(5)
                     try:
                         c.recv(1000)
@@ -733,3 +737,64 @@ def test_root_only_password_table_rebuilt(tmp_path, build_dir, cert):
         t.wait_log(r"restarting to open the tables again")
     finally:
         p.stop()
+
+
+def test_ehlo_timeout_deferred(tmp_path, build_dir):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    port, _ = raw_server(b"220 slow.example ESMTP\r\n", hold=8)
+    t = make(tmp_path, build_dir, port, smtp_helo_timeout="1s")
+    qid = t.queue("alice@example.org", ["bob@remote.example"], b"Subject: x\n\nx\n")
+    t.wait_log(r"%s: to=<bob@remote\.example>, .*dsn=4\.4\.2, status=deferred \(conversation "
+               r"with 127\.0\.0\.1\[127\.0\.0\.1\] timed out while performing the EHLO "
+               r"handshake\)" % qid)
+
+
+class NoEhloHandler(Handler):
+    """A server from before ESMTP: EHLO is an unknown command."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.ehlos += 1
+        return ["500 5.5.1 Error: command \"EHLO\" not recognized"]
+
+
+def test_helo_when_ehlo_is_refused(tmp_path, build_dir):
+    if not HAVE_AIOSMTPD:
+        pytest.skip("python3-aiosmtpd is not installed")
+    p = Peer(handler=NoEhloHandler())
+    try:
+        t = make(tmp_path, build_dir, p.port)
+        content = "Subject: old\n\nCaf\u00e9\n".encode()
+        t.queue("alice@example.org", ["bob@remote.example"], content, opts=["-8"])
+        p.wait_messages(1, t.inst)
+        m = p.messages[0]
+        assert m["mail_options"] == []  # no ESMTP: no SIZE, no BODY
+        # No 8BITMIME either: the 8-bit body went as quoted-printable.
+        assert b"Caf=C3=A9" in m["data"]
+    finally:
+        p.stop()
+
+
+def test_success_notice_relayed_for_server_without_dsn(tmp_path, build_dir, peer):
+    """NOTIFY=SUCCESS and a server without DSN: the sender gets a "relayed" notice."""
+    t = make(tmp_path, build_dir, peer.port)
+    with smtplib.SMTP("127.0.0.1", t.smtpd_port, timeout=30) as c:
+        c.sendmail("alice@sender.example", ["bob@remote.example"],
+                   b"Subject: tell me\r\n\r\nx\r\n", rcpt_options=["NOTIFY=SUCCESS"])
+    peer.wait_messages(2, t.inst)
+    assert peer.messages[0]["rcpt_tos"] == ["bob@remote.example"]
+    assert peer.messages[0]["rcpt_options"] == []  # the server has no DSN: nothing passed
+    notice = peer.messages[1]
+    assert notice["mail_from"] in ("", "<>") and notice["rcpt_tos"] == ["alice@sender.example"]
+    assert b"Action: relayed" in notice["data"]
+
+
+def test_reuse_count_limit(tmp_path, build_dir, peer):
+    need(build_dir, "smtp/smtp", "qmgr/qmgr", QUEUE_TOOL)
+    t = SmtpTest(tmp_path, build_dir, maxproc="1", with_smtpd=False,
+                 config={"relayhost": "[127.0.0.1]:%d" % peer.port,
+                         "smtp_connection_reuse_count_limit": "2"})
+    for i in range(6):
+        t.queue("alice@example.org", ["r%d@remote.example" % i], b"Subject: %d\n\nx\n" % i)
+    peer.wait_messages(6, t.inst, timeout=60)
+    assert peer.handler.connections >= 3

@@ -367,3 +367,23 @@ def test_smarthost_implicit_tls_auth_generic(testnet, build_dir):
     pel.inst.wait_log(r"Trusted TLS connection established to smtp\.provider\.test"
                       r"\[192\.0\.2\.70\]:465")
     assert "pa55word" not in pel.inst.log_text()
+
+
+def test_dsn_parameters_passed_on(testnet, build_dir):
+    """A server with DSN gets RET, ENVID, NOTIFY and ORCPT as the client gave them."""
+    net = testnet
+    net.add_host("mx1.example.test", v4="192.0.2.10")
+    net.zone("example.test").mx(10, "mx1.example.test")
+    sink = net.smtp_sink("192.0.2.10", dump=True)
+    pel = sender_postel(net, build_dir)
+    with smtplib.SMTP(POSTEL_IP, 25, timeout=30) as c:
+        c.sendmail("alice@postel.test", ["pia@example.test", "quinn@example.test"],
+                   b"Subject: dsn\r\n\r\nx\r\n", mail_options=["RET=HDRS", "ENVID=env+2Bid"],
+                   rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;pia+40old@example.test"])
+    sink.wait_counts(messages=1, timeout=30)
+    got = sink.messages()[0]
+    assert "RET=HDRS" in got["mail_from"] and "ENVID=env+2Bid" in got["mail_from"]
+    rcpts = sorted(got["rcpt_to"])
+    assert any("pia@example.test" in r and "NOTIFY=SUCCESS,FAILURE" in r
+               and "ORCPT=rfc822;pia+40old@example.test" in r for r in rcpts), rcpts
+    assert any("quinn@example.test" in r and "NOTIFY=SUCCESS,FAILURE" in r for r in rcpts), rcpts
