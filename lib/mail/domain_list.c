@@ -110,7 +110,9 @@ static int dl_add_item(struct domain_list *dl, const char *item, int depth)
     if (dl_is_table(item)) {
         struct maps *m;
 
-        if (maps_create(dl->title, item, DICT_FLAG_FOLD_KEYS, &m, &why) < 0) {
+        int flags = DICT_FLAG_FOLD_KEYS | (dl->flags & DOMAIN_LIST_STRICT ? MAPS_FLAG_STRICT : 0);
+
+        if (maps_create(dl->title, item, flags, &m, &why) < 0) {
             buf_set(dl->why, why);
             return -1;
         }
@@ -236,5 +238,14 @@ int domain_list_match(struct domain_list *dl, const char *domain, const char **w
         if (r > 0)
             return it->negate ? 0 : 1;
     }
+    return 0;
+}
+
+/* Re-open rebuilt tables and retry failed ones now; -1 at the first failure. */
+int domain_list_refresh(struct domain_list *dl, const char **why_r)
+{
+    for (size_t i = 0; i < dl->count; i++)
+        if (dl->v[i].table != NULL && maps_refresh(dl->v[i].table, why_r) < 0)
+            return -1;
     return 0;
 }

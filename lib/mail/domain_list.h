@@ -20,6 +20,7 @@
 #define POSTEL_MAIL_DOMAIN_LIST_H
 
 #define DOMAIN_LIST_PARENT 0x01 /* "example.com" also matches its subdomains */
+#define DOMAIN_LIST_STRICT 0x02 /* every table must open now (maps.h MAPS_FLAG_STRICT) */
 
 struct domain_list;
 
@@ -30,5 +31,8 @@ void domain_list_free(struct domain_list **dlp);
 
 /* 1 when domain is in the list, 0 when not, -1 with *why_r on a table error. */
 int domain_list_match(struct domain_list *dl, const char *domain, const char **why_r);
+
+/* Re-open rebuilt tables and retry failed ones now (maps_refresh). 0, or -1 with *why_r. */
+int domain_list_refresh(struct domain_list *dl, const char **why_r);
 
 #endif

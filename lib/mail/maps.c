@@ -34,25 +34,43 @@ struct maps {
 /* The reason of the last failed maps_create(). */
 static struct buf *maps_create_why;
 
-/* Open one entry now; on failure log once and leave dict NULL. */
+/* Record "title: why" as the list's reason; -1. */
+static int maps_fail(struct maps *m, const char *why, const char **why_r)
+{
+    buf_reset(m->why);
+    buf_printf(m->why, "%s: %s", m->title, why);
+    *why_r = buf_str(m->why);
+    return -1;
+}
+
+/* Open one entry now; on failure log once (not for a strict list) and leave dict NULL. */
 static int maps_open_entry(struct maps *m, struct maps_entry *e, const char **why_r)
 {
     const char *why;
 
-    e->dict = dict_open(e->spec, m->flags, &why);
+    e->dict = dict_open(e->spec, m->flags & ~MAPS_FLAG_STRICT, &why);
     if (e->dict != NULL) {
         if (e->warned)
             msg_info("%s: table %s is available again", m->title, e->spec);
         e->warned = false;
         return 0;
     }
-    buf_reset(m->why);
-    buf_printf(m->why, "%s: %s", m->title, why);
-    if (!e->warned)
+    if (!e->warned && !(m->flags & MAPS_FLAG_STRICT))
         msg_warn("%s: table %s is unavailable: %s", m->title, e->spec, why);
     e->warned = true;
-    *why_r = buf_str(m->why);
-    return -1;
+    return maps_fail(m, why, why_r);
+}
+
+/* Make an entry ready for a lookup: open it, or re-open it when it was rebuilt. */
+static int maps_ready_entry(struct maps *m, struct maps_entry *e, const char **why_r)
+{
+    const char *why;
+
+    if (e->dict == NULL)
+        return maps_open_entry(m, e, why_r);
+    if (dict_reopen_if_changed(e->dict, &why) < 0)
+        return maps_fail(m, why, why_r);
+    return 0;
 }
 
 /* Create the list from a parameter value; -1 on a malformed item. */
@@ -87,8 +105,8 @@ int maps_create(const char *title, const char *value, int dict_flags, struct map
             goto bad;
         }
         m->v[m->count].spec = mem_strdup(spec);
-        (void)maps_open_entry(m, &m->v[m->count], &why);
-        m->count++;
+        if (maps_open_entry(m, &m->v[m->count++], &why) < 0 && (dict_flags & MAPS_FLAG_STRICT))
+            goto bad;
     }
     argv_free(&items);
     *maps_r = m;
@@ -125,30 +143,41 @@ void maps_free(struct maps **mp)
 /* Look key up in each table in turn: 1 found, 0 not found, -1 table error. */
 int maps_find(struct maps *m, const char *key, const char **value_r, const char **why_r)
 {
+    const struct dict *dict;
+
+    return maps_find_dict(m, key, value_r, &dict, why_r);
+}
+
+/* maps_find(), and the table that had the key. */
+int maps_find_dict(struct maps *m, const char *key, const char **value_r,
+                   const struct dict **dict_r, const char **why_r)
+{
     *value_r = NULL;
+    *dict_r = NULL;
     for (size_t i = 0; i < m->count; i++) {
         struct maps_entry *e = &m->v[i];
         const char *why;
         int rc;
 
-        if (e->dict == NULL && maps_open_entry(m, e, why_r) < 0)
+        if (maps_ready_entry(m, e, why_r) < 0)
             return -1;
-        if (dict_reopen_if_changed(e->dict, &why) < 0) {
-            buf_reset(m->why);
-            buf_printf(m->why, "%s: %s", m->title, why);
-            *why_r = buf_str(m->why);
-            return -1;
-        }
         rc = dict_lookup(e->dict, key, value_r, &why);
-        if (rc == DICT_FOUND)
+        if (rc == DICT_FOUND) {
+            *dict_r = e->dict;
             return 1;
-        if (rc == DICT_ERROR) {
-            buf_reset(m->why);
-            buf_printf(m->why, "%s: %s", m->title, why);
-            *why_r = buf_str(m->why);
-            return -1;
         }
+        if (rc == DICT_ERROR)
+            return maps_fail(m, why, why_r);
     }
+    return 0;
+}
+
+/* Re-open rebuilt tables and retry failed ones now; -1 at the first failure. */
+int maps_refresh(struct maps *m, const char **why_r)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (maps_ready_entry(m, &m->v[i], why_r) < 0)
+            return -1;
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * mynetworks (IPv4, IPv6, IPv4-mapped IPv6, prefixes, host bits, cidr:
  * tables, files, negation, table errors), domain_list (mydestination and
  * relay_domains semantics, tables with parent domains), maps (order,
- * unavailable tables are errors and are retried) and the unix: table.
+ * unavailable tables are errors and are retried, strict lists, the table
+ * that had the key, rebuilt tables) and the unix: table.
  */
 #include "config.h"
 
@@ -312,6 +313,51 @@ static void test_maps(void)
     maps_free(&m);
 }
 
+/* Strict lists, the table that had the key, refresh, and rebuilt tables. */
+static void test_maps_tables(void)
+{
+    const char *path = tpath("rebuilt-table");
+    const struct dict *d;
+    struct maps *m;
+    const char *value, *why;
+    char spec[600];
+
+    /* MAPS_FLAG_STRICT: a table that cannot be opened fails the creation. */
+    unlink(path);
+    snprintf(spec, sizeof(spec), "inline:{ a=1 } texthash:%s", path);
+    CHECK_INTEQ(maps_create("transport_maps", spec, MAPS_FLAG_STRICT, &m, &why), -1);
+    CHECK(m == NULL);
+    CHECK(strncmp(why, "transport_maps: ", 16) == 0);
+
+    /* Lenient: maps_refresh() reports the missing table until it is there. */
+    CHECK_INTEQ(maps_create("alias_maps", spec, DICT_FLAG_FOLD_KEYS, &m, &why), 0);
+    CHECK_INTEQ(maps_refresh(m, &why), -1);
+    CHECK(strstr(why, "alias_maps") != NULL);
+    write_file("rebuilt-table", "b old\n");
+    CHECK_INTEQ(maps_refresh(m, &why), 0);
+
+    /* maps_find_dict() names the table that had the key. */
+    CHECK_INTEQ(maps_find_dict(m, "A", &value, &d, &why), 1);
+    CHECK_STREQ(value, "1");
+    CHECK_STREQ(dict_spec(d), "inline:{ a=1 }");
+    CHECK(dict_file(d) == NULL);
+    CHECK_INTEQ(maps_find_dict(m, "b", &value, &d, &why), 1);
+    CHECK_STREQ(value, "old");
+    CHECK_STREQ(dict_file(d), path);
+    CHECK_INTEQ(maps_find_dict(m, "c", &value, &d, &why), 0);
+    CHECK(d == NULL);
+
+    /* A rebuilt table is read again before the next lookup. */
+    write_file("rebuilt-table", "b new value\n");
+    CHECK_INTEQ(maps_find(m, "b", &value, &why), 1);
+    CHECK_STREQ(value, "new value");
+    maps_free(&m);
+
+    CHECK_INTEQ(maps_create("t", spec, MAPS_FLAG_STRICT, &m, &why), 0);
+    CHECK_INTEQ(maps_count(m), 2);
+    maps_free(&m);
+}
+
 static void test_dict_unix(void)
 {
     struct dict *d;
@@ -398,6 +444,7 @@ int main(void)
     TEST_RUN(test_mynetworks_normalize);
     TEST_RUN(test_domain_list);
     TEST_RUN(test_maps);
+    TEST_RUN(test_maps_tables);
     TEST_RUN(test_dict_unix);
     TEST_RUN(test_mynetworks_config_value);
     cleanup_tmpdir();
