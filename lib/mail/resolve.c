@@ -3,10 +3,10 @@
  * virtual alias expansion, and the transport decision (see resolve.h for
  * the rules; they follow Postfix's canonical(5), virtual(5), transport(5)).
  *
- * This module owns the resolver's tables (opened once, refreshed when
- * postmap replaces them) and a copy of the parameters it was made with. It
- * does no I/O besides table lookups, so it is tested table-driven with
- * inline: and static: tables.
+ * This module owns the resolver's table lists (maps.h and domain_list.h:
+ * opened once, re-opened when postmap replaces them) and a copy of the
+ * parameters it was made with. It does no I/O besides table lookups, so
+ * it is tested table-driven with inline: and static: tables.
  *
  * Security notes: addresses come from the network (through the queue
  * file). Every address and every table result is bounded
@@ -27,6 +27,8 @@
 
 #include "lib/dict/dict.h"
 #include "lib/mail/config.h"
+#include "lib/mail/domain_list.h"
+#include "lib/mail/maps.h"
 #include "lib/mail/mynetworks.h"
 #include "lib/mail/param.h"
 #include "lib/mail/resolve.h"
@@ -37,28 +39,15 @@
 #include "lib/util/sock.h"
 #include "lib/util/str.h"
 
-/* An ordered list of lookup tables: the first table with the key wins. */
-struct resolve_maps {
-    const char *param; /* parameter name, for messages */
-    size_t count;
-    struct dict **dicts;
-};
-
-/* A list of domain names and tables (mydestination, relay_domains). */
-struct resolve_domains {
-    struct argv *names; /* lower case, without trailing dot */
-    struct resolve_maps maps;
-};
-
 struct resolver {
     char *myhostname, *mydomain, *myorigin, *relayhost, *delimiters;
     char *local_transport, *relay_transport, *default_transport;
     bool append_at_myorigin, append_dot_mydomain;
     bool propagate_canonical, propagate_virtual;
     int expansion_limit, recursion_limit;
-    struct resolve_domains mydestination, relay_domains;
+    struct domain_list *mydestination, *relay_domains;
     struct argv *own_addrs; /* canonical text of this host's addresses */
-    struct resolve_maps canonical, sender_canonical, recipient_canonical, virtual_alias, transport;
+    struct maps *canonical, *sender_canonical, *recipient_canonical, *virtual_alias, *transport;
     char why[512];
 };
 
@@ -93,83 +82,19 @@ const char *resolve_class_name(enum resolve_class class)
 
 /* ---- tables ---- */
 
-/* True when a list item names a table ("type:name") rather than a domain. */
-static bool resolve_is_table(const char *item)
+/* Open a table list parameter (every table must open now). */
+static int resolve_maps_open(struct maps **m_r, const char *param, const char *value,
+                             const char **why_r)
 {
-    const char *colon = strchr(item, ':');
-
-    return colon != NULL && colon > item && item[0] != '[';
+    return maps_create(param, value ? value : "", DICT_FLAG_FOLD_KEYS | MAPS_FLAG_STRICT, m_r,
+                       why_r);
 }
 
-/* Open one table of a list. */
-static int resolve_maps_add(struct resolver *r, struct resolve_maps *m, const char *spec,
-                            const char **why_r)
+/* Open a domain list parameter (every table must open now). */
+static int resolve_domains_open(struct domain_list **dl_r, const char *param, const char *value,
+                                int flags, const char **why_r)
 {
-    const char *dwhy = "";
-    struct dict *d = dict_open(spec, DICT_FLAG_FOLD_KEYS, &dwhy);
-
-    if (d == NULL)
-        return resolve_fail(r, why_r, "%s: %s", m->param, dwhy);
-    m->dicts = mem_realloc(m->dicts, (m->count + 1) * sizeof(*m->dicts));
-    m->dicts[m->count++] = d;
-    return 0;
-}
-
-/* Open every table of a list parameter value. */
-static int resolve_maps_open(struct resolver *r, struct resolve_maps *m, const char *param,
-                             const char *value, const char **why_r)
-{
-    struct argv *items = param_list_split(value ? value : "");
-    int ret = 0;
-
-    m->param = param;
-    for (size_t i = 0; i < items->argc && ret == 0; i++) {
-        if (!resolve_is_table(items->argv[i]))
-            ret = resolve_fail(r, why_r, "%s: \"%s\" is not a type:table", param, items->argv[i]);
-        else
-            ret = resolve_maps_add(r, m, items->argv[i], why_r);
-    }
-    argv_free(&items);
-    return ret;
-}
-
-/* Close a table list. */
-static void resolve_maps_close(struct resolve_maps *m)
-{
-    for (size_t i = 0; i < m->count; i++)
-        dict_close(&m->dicts[i]);
-    MEM_FREE(&m->dicts);
-    m->count = 0;
-}
-
-/* Look key up in each table in order: DICT_FOUND with *value_r, DICT_NOTFOUND, DICT_ERROR. */
-static int resolve_maps_lookup(struct resolver *r, struct resolve_maps *m, const char *key,
-                               const char **value_r, const char **why_r)
-{
-    for (size_t i = 0; i < m->count; i++) {
-        const char *dwhy = "";
-        int rc = dict_lookup(m->dicts[i], key, value_r, &dwhy);
-
-        if (rc == DICT_FOUND)
-            return DICT_FOUND;
-        if (rc == DICT_ERROR) {
-            resolve_fail(r, why_r, "%s lookup of \"%s\": %s", m->param, key, dwhy);
-            return DICT_ERROR;
-        }
-    }
-    return DICT_NOTFOUND;
-}
-
-/* Re-open changed tables of a list. */
-static int resolve_maps_refresh(struct resolver *r, struct resolve_maps *m, const char **why_r)
-{
-    for (size_t i = 0; i < m->count; i++) {
-        const char *dwhy = "";
-
-        if (dict_reopen_if_changed(m->dicts[i], &dwhy) < 0)
-            return resolve_fail(r, why_r, "%s: %s", m->param, dwhy);
-    }
-    return 0;
+    return domain_list_create(param, value ? value : "", flags | DOMAIN_LIST_STRICT, dl_r, why_r);
 }
 
 /* Lower-case copy of a domain without a trailing dot. */
@@ -182,87 +107,6 @@ static char *resolve_domain_norm(const char *domain)
         d[len - 1] = '\0';
     str_lower(d);
     return d;
-}
-
-/* Open a domain list: names and tables. */
-static int resolve_domains_open(struct resolver *r, struct resolve_domains *dl, const char *param,
-                                const char *value, const char **why_r)
-{
-    struct argv *items = param_list_split(value ? value : "");
-    int ret = 0;
-
-    dl->names = argv_create(4);
-    dl->maps.param = param;
-    for (size_t i = 0; i < items->argc && ret == 0; i++) {
-        if (resolve_is_table(items->argv[i])) {
-            ret = resolve_maps_add(r, &dl->maps, items->argv[i], why_r);
-        } else {
-            char *d = resolve_domain_norm(items->argv[i]);
-
-            argv_add(dl->names, d);
-            mem_free(d);
-        }
-    }
-    argv_free(&items);
-    return ret;
-}
-
-/* Close a domain list. */
-static void resolve_domains_close(struct resolve_domains *dl)
-{
-    argv_free(&dl->names);
-    resolve_maps_close(&dl->maps);
-}
-
-/*
- * Does domain (normalised) match the list? With parents, "example.com"
- * also matches "sub.example.com" (Postfix's parent_domain_matches_subdomains);
- * ".example.com" always matches subdomains only. 1, 0 or -1 (table error).
- */
-static int resolve_domains_match(struct resolver *r, struct resolve_domains *dl, const char *domain,
-                                 bool parents, const char **why_r)
-{
-    size_t dlen = strlen(domain);
-    const char *value;
-
-    if (*domain == '\0')
-        return 0;
-    for (size_t i = 0; i < dl->names->argc; i++) {
-        const char *name = dl->names->argv[i];
-        size_t nlen = strlen(name);
-
-        if (name[0] == '.') {
-            if (dlen > nlen && strcmp(domain + dlen - nlen, name) == 0)
-                return 1;
-            continue;
-        }
-        if (strcmp(domain, name) == 0)
-            return 1;
-        if (parents && dlen > nlen + 1 && domain[dlen - nlen - 1] == '.' &&
-            strcmp(domain + dlen - nlen, name) == 0)
-            return 1;
-    }
-    if (dl->maps.count == 0)
-        return 0;
-    switch (resolve_maps_lookup(r, &dl->maps, domain, &value, why_r)) {
-    case DICT_FOUND:
-        return 1;
-    case DICT_ERROR:
-        return -1;
-    }
-    /* Parent domains: ".parent" always, "parent" when parents match subdomains. */
-    for (const char *dot = strchr(domain, '.'); dot != NULL && dot[1] != '\0';
-         dot = strchr(dot + 1, '.')) {
-        int rc = resolve_maps_lookup(r, &dl->maps, dot, &value, why_r);
-
-        if (rc == DICT_NOTFOUND && parents)
-            rc = resolve_maps_lookup(r, &dl->maps, dot + 1, &value, why_r);
-        if (rc == DICT_FOUND)
-            return 1;
-        if (rc == DICT_ERROR)
-            return -1;
-    }
-    return 0;
 }
 
 /* ---- addresses ---- */
@@ -323,9 +167,6 @@ static size_t resolve_ext_pos(const struct resolver *r, const char *local)
 /* 1 when domain (any case) is in mydestination, 0 when not, -1 on table error. */
 int resolve_domain_is_local(struct resolver *r, const char *domain, const char **why_r)
 {
-    char *d;
-    int rc;
-
     if (domain[0] == '[') {
         char canon[SOCK_ADDR_MAX];
 
@@ -336,11 +177,7 @@ int resolve_domain_is_local(struct resolver *r, const char *domain, const char *
                 return 1;
         return 0;
     }
-    d = resolve_domain_norm(domain);
-    rc = resolve_domains_match(r, &r->mydestination, d, false, why_r);
-
-    mem_free(d);
-    return rc;
+    return domain_list_match(r->mydestination, domain, why_r);
 }
 
 /* 1 when domain is $myorigin or local (the "user" key form applies), 0, -1. */
@@ -374,7 +211,7 @@ static void resolve_add_ext(struct buf *out, const char *address, const char *ex
  * local part of addr in *local_r (caller frees both). DICT_NOTFOUND or
  * DICT_ERROR otherwise.
  */
-static int resolve_addr_lookup(struct resolver *r, struct resolve_maps *m, const char *addr,
+static int resolve_addr_lookup(struct resolver *r, struct maps *m, const char *addr,
                                const char **value_r, char **local_r, char **ext_r,
                                const char **why_r)
 {
@@ -386,19 +223,19 @@ static int resolve_addr_lookup(struct resolver *r, struct resolve_maps *m, const
 
     *ext_r = mem_strdup("");
     *local_r = NULL;
-    if (m->count == 0)
+    if (maps_count(m) == 0)
         return DICT_NOTFOUND;
     key = buf_create(64);
     resolve_split(addr, &local, &domain);
     ext_pos = resolve_ext_pos(r, local);
 
     /* user+ext@domain, then user@domain */
-    rc = resolve_maps_lookup(r, m, addr, value_r, why_r);
+    rc = maps_find(m, addr, value_r, why_r);
     if (rc == DICT_NOTFOUND && ext_pos > 0 && *domain != '\0') {
         buf_reset(key);
         buf_append(key, local, ext_pos);
         buf_printf(key, "@%s", domain);
-        rc = resolve_maps_lookup(r, m, buf_str(key), value_r, why_r);
+        rc = maps_find(m, buf_str(key), value_r, why_r);
         stripped = rc == DICT_FOUND;
     }
     /* user+ext, then user: only for our own domains */
@@ -406,11 +243,11 @@ static int resolve_addr_lookup(struct resolver *r, struct resolve_maps *m, const
         (mine = resolve_domain_is_mine(r, domain, why_r)) < 0)
         rc = DICT_ERROR;
     if (rc == DICT_NOTFOUND && mine > 0) {
-        rc = resolve_maps_lookup(r, m, local, value_r, why_r);
+        rc = maps_find(m, local, value_r, why_r);
         if (rc == DICT_NOTFOUND && ext_pos > 0) {
             buf_reset(key);
             buf_append(key, local, ext_pos);
-            rc = resolve_maps_lookup(r, m, buf_str(key), value_r, why_r);
+            rc = maps_find(m, buf_str(key), value_r, why_r);
             stripped = rc == DICT_FOUND;
         }
     }
@@ -418,7 +255,7 @@ static int resolve_addr_lookup(struct resolver *r, struct resolve_maps *m, const
     if (rc == DICT_NOTFOUND && *domain != '\0') {
         buf_set(key, "@");
         buf_puts(key, domain);
-        rc = resolve_maps_lookup(r, m, buf_str(key), value_r, why_r);
+        rc = maps_find(m, buf_str(key), value_r, why_r);
     }
     if (stripped) {
         mem_free(*ext_r);
@@ -462,7 +299,7 @@ static void resolve_complete(struct resolver *r, const char *item, const char *l
 /* ---- step 1: rewrite ---- */
 
 /* Apply one canonical map until the address stops changing. */
-static int resolve_canonical(struct resolver *r, struct resolve_maps *m, struct buf *addr,
+static int resolve_canonical(struct resolver *r, struct maps *m, struct buf *addr,
                              const char **why_r)
 {
     for (int round = 0; round < RESOLVE_CANONICAL_MAX; round++) {
@@ -480,7 +317,7 @@ static int resolve_canonical(struct resolver *r, struct resolve_maps *m, struct 
                 buf_free(&next);
                 mem_free(local);
                 mem_free(ext);
-                return resolve_fail(r, why_r, "%s: empty result for \"%s\"", m->param,
+                return resolve_fail(r, why_r, "%s: empty result for \"%s\"", maps_title(m),
                                     buf_str(addr));
             }
             resolve_complete(r, items->argv[0], local, ext, r->propagate_canonical, next);
@@ -488,7 +325,7 @@ static int resolve_canonical(struct resolver *r, struct resolve_maps *m, struct 
             same = strcmp(buf_str(next), buf_str(addr)) == 0;
             if (buf_len(next) > RESOLVE_ADDR_MAX) {
                 buf_free(&next);
-                rc = resolve_fail(r, why_r, "%s: result for \"%s\" too long", m->param,
+                rc = resolve_fail(r, why_r, "%s: result for \"%s\" too long", maps_title(m),
                                   buf_str(addr));
             } else {
                 buf_set(addr, buf_str(next));
@@ -507,7 +344,7 @@ static int resolve_canonical(struct resolver *r, struct resolve_maps *m, struct 
         return rc == DICT_ERROR ? -1 : 0;
     }
     return resolve_fail(r, why_r, "%s: more than %d rounds of rewriting for \"%s\" (a loop?)",
-                        m->param, RESOLVE_CANONICAL_MAX, buf_str(addr));
+                        maps_title(m), RESOLVE_CANONICAL_MAX, buf_str(addr));
 }
 
 /* myorigin/mydomain and canonical rewriting. */
@@ -531,9 +368,9 @@ int resolve_rewrite(struct resolver *r, enum resolve_who who, const char *addr, 
     }
     mem_free(local);
     mem_free(domain);
-    if (resolve_canonical(r, who == RESOLVE_SENDER ? &r->sender_canonical : &r->recipient_canonical,
+    if (resolve_canonical(r, who == RESOLVE_SENDER ? r->sender_canonical : r->recipient_canonical,
                           out, why_r) < 0 ||
-        resolve_canonical(r, &r->canonical, out, why_r) < 0)
+        resolve_canonical(r, r->canonical, out, why_r) < 0)
         return -1;
     return 0;
 }
@@ -569,7 +406,7 @@ static int resolve_expand(struct resolver *r, struct resolve_vstate *st, const c
     if (depth > r->recursion_limit)
         return resolve_fail(r, why_r, "virtual_alias_recursion_limit (%d) exceeded for \"%s\"",
                             r->recursion_limit, addr);
-    rc = resolve_addr_lookup(r, &r->virtual_alias, addr, &value, &local, &ext, why_r);
+    rc = resolve_addr_lookup(r, r->virtual_alias, addr, &value, &local, &ext, why_r);
     if (rc == DICT_ERROR) {
         mem_free(local);
         mem_free(ext);
@@ -627,7 +464,7 @@ int resolve_virtual(struct resolver *r, const char *addr, struct argv *out, cons
 
     if (strlen(addr) > RESOLVE_ADDR_MAX)
         rc = resolve_fail(r, why_r, "address too long (%zu bytes)", strlen(addr));
-    else if (r->virtual_alias.count == 0 || *addr == '\0') {
+    else if (maps_count(r->virtual_alias) == 0 || *addr == '\0') {
         argv_add(st.out, addr);
         rc = 0;
     } else
@@ -685,24 +522,24 @@ static int resolve_transport_lookup(struct resolver *r, const char *addr, const 
     size_t ext_pos = resolve_ext_pos(r, local);
     int rc;
 
-    if (r->transport.count == 0) {
+    if (maps_count(r->transport) == 0) {
         buf_free(&key);
         return DICT_NOTFOUND;
     }
-    rc = resolve_maps_lookup(r, &r->transport, addr, value_r, why_r);
+    rc = maps_find(r->transport, addr, value_r, why_r);
     if (rc == DICT_NOTFOUND && ext_pos > 0 && *domain != '\0') {
         buf_reset(key);
         buf_append(key, local, ext_pos);
         buf_printf(key, "@%s", domain);
-        rc = resolve_maps_lookup(r, &r->transport, buf_str(key), value_r, why_r);
+        rc = maps_find(r->transport, buf_str(key), value_r, why_r);
     }
     if (rc == DICT_NOTFOUND && *domain != '\0')
-        rc = resolve_maps_lookup(r, &r->transport, domain, value_r, why_r);
+        rc = maps_find(r->transport, domain, value_r, why_r);
     for (const char *dot = strchr(domain, '.'); rc == DICT_NOTFOUND && dot != NULL && dot[1];
          dot = strchr(dot + 1, '.'))
-        rc = resolve_maps_lookup(r, &r->transport, dot, value_r, why_r);
+        rc = maps_find(r->transport, dot, value_r, why_r);
     if (rc == DICT_NOTFOUND)
-        rc = resolve_maps_lookup(r, &r->transport, "*", value_r, why_r);
+        rc = maps_find(r->transport, "*", value_r, why_r);
     buf_free(&key);
     return rc;
 }
@@ -727,8 +564,7 @@ int resolve_route(struct resolver *r, const char *addr, struct resolve_route *ro
     if (*domain == '\0' || (rc = resolve_domain_is_local(r, domain, why_r)) == 1) {
         route->class = RESOLVE_CLASS_LOCAL;
         rc = 0;
-    } else if (rc == 0 &&
-               (rc = resolve_domains_match(r, &r->relay_domains, domain, true, why_r)) == 1) {
+    } else if (rc == 0 && (rc = domain_list_match(r->relay_domains, domain, why_r)) == 1) {
         route->class = RESOLVE_CLASS_RELAY;
         rc = 0;
     } else {
@@ -827,6 +663,17 @@ static bool resolve_list_has(const char *list, const char *word)
 struct resolver *resolver_create(const struct resolve_params *p, const char **why_r)
 {
     struct resolver *r = mem_alloc(sizeof(*r));
+    const struct {
+        struct maps **m_r;
+        const char *param, *value;
+    } lists[] = {
+        {&r->canonical, "canonical_maps", p->canonical_maps},
+        {&r->sender_canonical, "sender_canonical_maps", p->sender_canonical_maps},
+        {&r->recipient_canonical, "recipient_canonical_maps", p->recipient_canonical_maps},
+        {&r->virtual_alias, "virtual_alias_maps", p->virtual_alias_maps},
+        {&r->transport, "transport_maps", p->transport_maps},
+    };
+    int rc;
 
 #define RESOLVE_STR(x) mem_strdup(p->x ? p->x : "")
     r->myhostname = RESOLVE_STR(myhostname);
@@ -865,16 +712,13 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
         }
         argv_free(&items);
     }
-    if (resolve_domains_open(r, &r->mydestination, "mydestination", p->mydestination, why_r) < 0 ||
-        resolve_domains_open(r, &r->relay_domains, "relay_domains", p->relay_domains, why_r) < 0 ||
-        resolve_maps_open(r, &r->canonical, "canonical_maps", p->canonical_maps, why_r) < 0 ||
-        resolve_maps_open(r, &r->sender_canonical, "sender_canonical_maps",
-                          p->sender_canonical_maps, why_r) < 0 ||
-        resolve_maps_open(r, &r->recipient_canonical, "recipient_canonical_maps",
-                          p->recipient_canonical_maps, why_r) < 0 ||
-        resolve_maps_open(r, &r->virtual_alias, "virtual_alias_maps", p->virtual_alias_maps,
-                          why_r) < 0 ||
-        resolve_maps_open(r, &r->transport, "transport_maps", p->transport_maps, why_r) < 0) {
+    rc = resolve_domains_open(&r->mydestination, "mydestination", p->mydestination, 0, why_r);
+    if (rc == 0)
+        rc = resolve_domains_open(&r->relay_domains, "relay_domains", p->relay_domains,
+                                  DOMAIN_LIST_PARENT, why_r);
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]) && rc == 0; i++)
+        rc = resolve_maps_open(lists[i].m_r, lists[i].param, lists[i].value, why_r);
+    if (rc < 0) {
         static char why[sizeof(r->why)];
 
         snprintf(why, sizeof(why), "%s", *why_r);
@@ -959,14 +803,14 @@ void resolver_free(struct resolver **rp)
 
     if (r == NULL)
         return;
-    resolve_domains_close(&r->mydestination);
-    resolve_domains_close(&r->relay_domains);
+    domain_list_free(&r->mydestination);
+    domain_list_free(&r->relay_domains);
     argv_free(&r->own_addrs);
-    resolve_maps_close(&r->canonical);
-    resolve_maps_close(&r->sender_canonical);
-    resolve_maps_close(&r->recipient_canonical);
-    resolve_maps_close(&r->virtual_alias);
-    resolve_maps_close(&r->transport);
+    maps_free(&r->canonical);
+    maps_free(&r->sender_canonical);
+    maps_free(&r->recipient_canonical);
+    maps_free(&r->virtual_alias);
+    maps_free(&r->transport);
     mem_free(r->myhostname);
     mem_free(r->mydomain);
     mem_free(r->myorigin);
@@ -982,13 +826,11 @@ void resolver_free(struct resolver **rp)
 /* Re-open tables that postmap replaced. */
 int resolver_refresh(struct resolver *r, const char **why_r)
 {
-    if (resolve_maps_refresh(r, &r->mydestination.maps, why_r) < 0 ||
-        resolve_maps_refresh(r, &r->relay_domains.maps, why_r) < 0 ||
-        resolve_maps_refresh(r, &r->canonical, why_r) < 0 ||
-        resolve_maps_refresh(r, &r->sender_canonical, why_r) < 0 ||
-        resolve_maps_refresh(r, &r->recipient_canonical, why_r) < 0 ||
-        resolve_maps_refresh(r, &r->virtual_alias, why_r) < 0 ||
-        resolve_maps_refresh(r, &r->transport, why_r) < 0)
+    if (domain_list_refresh(r->mydestination, why_r) < 0 ||
+        domain_list_refresh(r->relay_domains, why_r) < 0 || maps_refresh(r->canonical, why_r) < 0 ||
+        maps_refresh(r->sender_canonical, why_r) < 0 ||
+        maps_refresh(r->recipient_canonical, why_r) < 0 ||
+        maps_refresh(r->virtual_alias, why_r) < 0 || maps_refresh(r->transport, why_r) < 0)
         return -1;
     return 0;
 }

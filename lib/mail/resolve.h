@@ -124,7 +124,11 @@ struct resolver *resolver_create(const struct resolve_params *params, const char
  */
 struct resolver *resolver_create_from_config(const char **why_r);
 void resolver_free(struct resolver **rp);
-/* Re-open tables that postmap replaced. 0, or -1 with *why_r (old data kept). */
+/*
+ * Re-open tables that postmap replaced, now rather than at their next
+ * lookup. 0, or -1 with *why_r (lookups that reach that table fail, as
+ * temporary errors, until it opens).
+ */
 int resolver_refresh(struct resolver *r, const char **why_r);
 
 /*
