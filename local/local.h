@@ -66,8 +66,8 @@ struct hdr_field;
 struct local_settings {
     char *myhostname;
     char *myorigin;
-    struct argv *alias_maps; /* table specs */
-    struct argv *local_mailbox_maps;
+    char *alias_maps; /* lists of type:name tables */
+    char *local_mailbox_maps;
     char *mail_spool_directory;
     char *home_mailbox;
     char *mailbox_command;        /* raw: $names expanded per delivery */
@@ -227,25 +227,18 @@ bool local_privs_can_become(uid_t uid);
 
 /* ---------------------------------------------------------------- tables */
 
-/* One lookup table and the owner of its file (local_tables.c). */
+struct maps;
+
+/* The table that had a key, and the owner of its file (local_tables.c). */
 struct local_table {
-    char *spec;
-    struct dict *d; /* NULL: could not be opened (why) */
-    char *why;
-    bool owned; /* owner is known: the table has a file */
+    const char *spec; /* "type:name" */
+    bool owned;       /* owner is known: the table has a file */
     uid_t owner;
 };
 
-struct local_tables {
-    struct local_table *t;
-    size_t n;
-};
-
-void local_tables_open(struct local_tables *ts, const struct argv *specs);
-void local_tables_refresh(struct local_tables *ts);
-void local_tables_close(struct local_tables *ts);
-int local_tables_lookup(struct local_tables *ts, const char *key, const char **value_r,
-                        const struct local_table **table_r, const char **why_r);
+/* maps_find() in m; a hit also fills *t_r. 1, 0, or -1 with *why_r. */
+int local_tables_find(struct maps *m, const char *key, const char **value_r,
+                      struct local_table *t_r, const char **why_r);
 
 /* ---------------------------------------------------------------- delivery state */
 
@@ -258,8 +251,8 @@ typedef void (*local_leaf_sink_fn)(void *ctx, const char *to, enum deliver_statu
 /* What lives as long as the process: settings and open tables. */
 struct local_ctx {
     struct local_settings set;
-    struct local_tables aliases;
-    struct local_tables mailbox_maps;
+    struct maps *aliases;      /* alias_maps */
+    struct maps *mailbox_maps; /* local_mailbox_maps */
     struct resolver *resolver; /* NULL: could not be created (resolver_why) */
     char *resolver_why;
     local_leaf_sink_fn leaf_sink;

@@ -30,7 +30,7 @@
  */
 static char *local_alias_owner(struct local_job *job, const char *name)
 {
-    const struct local_table *t;
+    struct local_table t;
     struct buf *key;
     const char *value, *why;
     char *sender = NULL;
@@ -40,7 +40,7 @@ static char *local_alias_owner(struct local_job *job, const char *name)
         return NULL;
     key = buf_create(64);
     buf_printf(key, "owner-%s", name);
-    r = local_tables_lookup(&job->ctx->aliases, buf_str(key), &value, &t, &why);
+    r = local_tables_find(job->ctx->aliases, buf_str(key), &value, &t, &why);
     if (r > 0) {
         buf_printf(key, "@%s", job->set->myorigin);
         sender = buf_export(&key);
@@ -54,7 +54,7 @@ static char *local_alias_owner(struct local_job *job, const char *name)
 /* Expand the alias name: 1 done, 0 not an alias, -1 deferred. */
 int local_alias(struct local_job *job, const struct local_attr *attr, const char *name)
 {
-    const struct local_table *t;
+    struct local_table t;
     struct local_creds *owner = NULL;
     struct local_attr child;
     struct argv *values = NULL;
@@ -65,7 +65,7 @@ int local_alias(struct local_job *job, const struct local_attr *attr, const char
     if (attr->exp_type == LOCAL_EXP_ALIAS && attr->exp_from != NULL &&
         strcmp(attr->exp_from, name) == 0)
         return 0;
-    r = local_tables_lookup(&job->ctx->aliases, name, &value, &t, &why);
+    r = local_tables_find(job->ctx->aliases, name, &value, &t, &why);
     if (r == 0)
         return 0;
     if (r < 0) {
@@ -74,7 +74,7 @@ int local_alias(struct local_job *job, const struct local_attr *attr, const char
         return -1;
     }
     if (alias_values_split(value, &values, &why) < 0 || values->argc == 0) {
-        msg_warn("%s: table %s: bad value for alias %s: %s", job->req->queue_id, t->spec, name,
+        msg_warn("%s: table %s: bad value for alias %s: %s", job->req->queue_id, t.spec, name,
                  values ? why : "empty");
         local_leaf(job, attr, DELIVER_DEFERRED, "4.3.5", "", 0,
                    "alias database entry for %s is malformed", name);
@@ -82,10 +82,10 @@ int local_alias(struct local_job *job, const struct local_attr *attr, const char
         return -1;
     }
     /* Rights for commands and files of this alias: the table owner's, unless root. */
-    if (t->owned && t->owner != 0 && local_privs_root()) {
-        if ((r = local_creds_getpwuid(t->owner, &owner, &why)) <= 0) {
+    if (t.owned && t.owner != 0 && local_privs_root()) {
+        if ((r = local_creds_getpwuid(t.owner, &owner, &why)) <= 0) {
             msg_warn("%s: owner uid %lu of alias table %s: %s", job->req->queue_id,
-                     (unsigned long)t->owner, t->spec, r < 0 ? why : "no such user");
+                     (unsigned long)t.owner, t.spec, r < 0 ? why : "no such user");
             local_leaf(job, attr, DELIVER_DEFERRED, "4.3.0", "", 0,
                        "cannot find alias database owner");
             argv_free(&values);

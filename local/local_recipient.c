@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "lib/mail/maps.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
@@ -25,15 +26,15 @@
 static int local_recipient_map(struct local_job *job, const struct local_attr *attr,
                                const char *user)
 {
-    const struct local_table *t;
+    struct local_table t;
     struct local_creds *creds = NULL;
     const char *value, *why;
     char *path;
     int r;
 
-    if (job->ctx->mailbox_maps.n == 0)
+    if (maps_count(job->ctx->mailbox_maps) == 0)
         return 0;
-    r = local_tables_lookup(&job->ctx->mailbox_maps, user, &value, &t, &why);
+    r = local_tables_find(job->ctx->mailbox_maps, user, &value, &t, &why);
     if (r == 0)
         return 0;
     if (r < 0) {
@@ -45,20 +46,20 @@ static int local_recipient_map(struct local_job *job, const struct local_attr *a
     str_trim(path);
     if (*path != '/') {
         msg_warn("%s: table %s: mailbox of \"%s\" is not an absolute path: \"%s\"",
-                 job->req->queue_id, t->spec, user, path);
+                 job->req->queue_id, t.spec, user, path);
         local_leaf(job, attr, DELIVER_DEFERRED, "4.3.5", "", 0,
                    "mailbox table entry for %s is not an absolute path", user);
         mem_free(path);
         return 1;
     }
     /* The owner of the table file owns the mailbox (default_privs for root or no file). */
-    if (!local_privs_root() || !t->owned || t->owner == 0) {
+    if (!local_privs_root() || !t.owned || t.owner == 0) {
         r = local_exec_creds(job, NULL, &creds, &why) < 0 ? -1 : 1;
-    } else if ((r = local_creds_getpwuid(t->owner, &creds, &why)) == 0) {
+    } else if ((r = local_creds_getpwuid(t.owner, &creds, &why)) == 0) {
         why = "the owner of the table file has no account";
     }
     if (r <= 0) {
-        msg_warn("%s: mailbox of %s in %s: %s", job->req->queue_id, user, t->spec, why);
+        msg_warn("%s: mailbox of %s in %s: %s", job->req->queue_id, user, t.spec, why);
         local_leaf(job, attr, DELIVER_DEFERRED, "4.3.0", "", 0, "cannot find the mailbox owner");
         mem_free(path);
         return 1;

@@ -24,6 +24,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lib/dict/dict.h"
+#include "lib/mail/maps.h"
 #include "lib/mail/queue_file.h"
 #include "lib/mail/resolve.h"
 #include "lib/util/buf.h"
@@ -163,22 +165,30 @@ static int local_job_loop_info(struct local_job *job, const char **why_r)
 /* Settings, tables and the resolver for this process. 0, or -1 with *why_r. */
 int local_ctx_init(struct local_ctx *ctx, const char **why_r)
 {
+    const int flags = DICT_FLAG_FOLD_KEYS;
+
     memset(ctx, 0, sizeof(*ctx));
     if (local_settings_load(&ctx->set, why_r) < 0)
         return -1;
-    local_tables_open(&ctx->aliases, ctx->set.alias_maps);
-    local_tables_open(&ctx->mailbox_maps, ctx->set.local_mailbox_maps);
+    /* A table that cannot be opened yet (before the first newaliases) defers until it can. */
+    if (maps_create("alias_maps", ctx->set.alias_maps, flags, &ctx->aliases, why_r) < 0 ||
+        maps_create("local_mailbox_maps", ctx->set.local_mailbox_maps, flags, &ctx->mailbox_maps,
+                    why_r) < 0) {
+        local_ctx_free(ctx);
+        return -1;
+    }
     local_ctx_refresh(ctx);
     return 0;
 }
 
-/* Before each request: follow rebuilt tables, retry what failed to open. */
+/*
+ * Before each request: create the resolver, or re-open its rebuilt tables
+ * (alias_maps and local_mailbox_maps do that at each lookup).
+ */
 void local_ctx_refresh(struct local_ctx *ctx)
 {
     const char *why;
 
-    local_tables_refresh(&ctx->aliases);
-    local_tables_refresh(&ctx->mailbox_maps);
     if (ctx->resolver == NULL) {
         mem_free(ctx->resolver_why);
         ctx->resolver_why = NULL;
@@ -194,8 +204,8 @@ void local_ctx_refresh(struct local_ctx *ctx)
 /* Free what ctx holds. */
 void local_ctx_free(struct local_ctx *ctx)
 {
-    local_tables_close(&ctx->aliases);
-    local_tables_close(&ctx->mailbox_maps);
+    maps_free(&ctx->aliases);
+    maps_free(&ctx->mailbox_maps);
     resolver_free(&ctx->resolver);
     mem_free(ctx->resolver_why);
     local_settings_clear(&ctx->set);

@@ -81,8 +81,8 @@ int local_settings_load(struct local_settings *s, const char **why_r)
     memset(s, 0, sizeof(*s));
     s->myhostname = mem_strdup(config_str("myhostname"));
     s->myorigin = mem_strdup(config_str("myorigin"));
-    s->alias_maps = config_list("alias_maps");
-    s->local_mailbox_maps = config_list("local_mailbox_maps");
+    s->alias_maps = mem_strdup(config_str("alias_maps"));
+    s->local_mailbox_maps = mem_strdup(config_str("local_mailbox_maps"));
     s->mail_spool_directory = mem_strdup(config_str("mail_spool_directory"));
     s->home_mailbox = mem_strdup(config_str("home_mailbox"));
     s->mailbox_command = mem_strdup(config_str("mailbox_command"));
@@ -157,8 +157,8 @@ void local_settings_clear(struct local_settings *s)
 {
     mem_free(s->myhostname);
     mem_free(s->myorigin);
-    argv_free(&s->alias_maps);
-    argv_free(&s->local_mailbox_maps);
+    mem_free(s->alias_maps);
+    mem_free(s->local_mailbox_maps);
     mem_free(s->mail_spool_directory);
     mem_free(s->home_mailbox);
     mem_free(s->mailbox_command);
