@@ -56,7 +56,8 @@
 #include "lib/util/msg.h"
 #include "qmgr/qmgr.h"
 
-#define QMGR_SCAN_BATCH 100          /* files activated per event loop round */
+#define QMGR_SCAN_BATCH 100          /* at most this many files activated per event loop round */
+#define QMGR_SCAN_SLICE_US 1000      /* and for about this long (at least one file) */
 #define QMGR_RESOLVER_RETRY_MS 10000 /* wait before re-opening tables that failed */
 #define QMGR_DRAIN_MS 10000          /* at exit: wait this long for deliveries in flight */
 #define QMGR_FD_RESERVE 1000         /* descriptors kept for deliveries, nudges, logs, tables */
@@ -135,85 +136,132 @@ void qmgr_schedule_soon(void)
 }
 
 /*
- * Move due files of dir into active/ and take them into memory, spending
- * at most *budget activations. True when the directory is done (or the
- * active queue is full), false when the budget ran out first.
+ * A scan of one directory in progress: its listing, taken once, is worked
+ * off over many event loop rounds (listing incoming/ again for each small
+ * batch would cost a directory read per batch).
  */
-static bool qmgr_scan_dir(const char *dir, bool deferred, bool force, int *budget)
+struct qmgr_scan {
+    const char *dir;
+    struct argv *ids; /* NULL: no scan in progress */
+    size_t next;      /* the next ID to look at */
+};
+
+static struct qmgr_scan scan_incoming = {QUEUE_DIR_INCOMING, NULL, 0};
+static struct qmgr_scan scan_deferred = {QUEUE_DIR_DEFERRED, NULL, 0};
+
+/* Forget a scan's listing. */
+static void qmgr_scan_reset(struct qmgr_scan *sc)
 {
-    struct argv *ids = argv_create(64);
+    argv_free(&sc->ids);
+    sc->next = 0;
+}
+
+/*
+ * Move due files of the scan's directory into active/ and take them into
+ * memory, spending at most *budget activations and stopping at deadline
+ * (qmgr_now_us(); checked after the first file, so each call makes
+ * progress). True when the listing is worked off (or the active queue
+ * is full), false when the budget or the time ran out first.
+ *
+ * incoming/ to active/ is an unsynchronized rename (QUEUE_MOVE_NOSYNC):
+ * the file is already durable in incoming/, and after a crash it is in
+ * one of the two directories, both of which are taken at the next start
+ * (qmgr_recover_active). Two directory fsyncs per message would stall the
+ * event loop, and with it every delivery, while mail arrives.
+ */
+static bool qmgr_scan_dir(struct qmgr_scan *sc, bool deferred, bool force, int *budget,
+                          long long deadline)
+{
     struct buf *path = buf_create(64);
     time_t now = time(NULL);
     const char *why;
     bool done = true;
 
-    if (queue_file_list(dir, ids, &why) < 0) {
-        msg_warn("scan %s/: %s", dir, why);
-        ids->argc = 0;
+    if (sc->ids == NULL) {
+        sc->ids = argv_create(64);
+        sc->next = 0;
+        if (queue_file_list(sc->dir, sc->ids, &why) < 0) {
+            msg_warn("scan %s/: %s", sc->dir, why);
+            sc->ids->argc = 0;
+        }
     }
-    for (size_t i = 0; i < ids->argc; i++) {
-        const char *id = ids->argv[i];
+    for (size_t first = sc->next; sc->next < sc->ids->argc;) {
+        const char *id = sc->ids->argv[sc->next];
 
         if (qmgr_message_count() >= (size_t)qmgr_var.active_limit) {
             scan_blocked = true;
             break;
         }
-        if (*budget <= 0) {
+        if (*budget <= 0 || (sc->next > first && qmgr_now_us() >= deadline)) {
             done = false;
             break;
         }
+        sc->next++;
         if (deferred && !force) {
             struct stat st;
 
             buf_reset(path);
-            queue_file_name(path, dir, id);
+            queue_file_name(path, sc->dir, id);
             if (stat(buf_str(path), &st) < 0 || st.st_mtime > now)
                 continue;
         }
-        if (queue_file_move(dir, QUEUE_DIR_ACTIVE, id, &why) < 0) {
+        if (queue_file_move_flags(sc->dir, QUEUE_DIR_ACTIVE, id,
+                                  deferred ? 0 : QUEUE_MOVE_NOSYNC, &why) < 0) {
             if (errno != ENOENT)
-                msg_warn("%s: cannot move from %s/ to %s/: %s", id, dir, QUEUE_DIR_ACTIVE, why);
+                msg_warn("%s: cannot move from %s/ to %s/: %s", id, sc->dir, QUEUE_DIR_ACTIVE,
+                         why);
             continue;
         }
         (*budget)--;
         qmgr_message_activate(id);
     }
-    argv_free(&ids);
+    if (done && !scan_blocked)
+        qmgr_scan_reset(sc);
     buf_free(&path);
     return done;
 }
 
 static void qmgr_scan_arm(void);
 
-/* One round of scanning: incoming first, then due deferred files. */
+/*
+ * One round of scanning: incoming first, then due deferred files. A round
+ * is short (QMGR_SCAN_BATCH files, QMGR_SCAN_SLICE_US) so that results
+ * from the delivery agents, and new deliveries, are served between rounds
+ * while mail keeps arriving.
+ */
 static void qmgr_scan_run(void *ctx)
 {
     int budget = QMGR_SCAN_BATCH;
+    long long deadline = qmgr_now_us() + QMGR_SCAN_SLICE_US;
 
     (void)ctx;
     scan_timer = 0;
     if (qmgr_stopping)
         return;
     scan_blocked = false;
-    qmgr_resolver_refresh();
-    if (scan_incoming_wanted) {
-        scan_incoming_wanted = false;
-        if (!qmgr_scan_dir(QUEUE_DIR_INCOMING, false, false, &budget))
-            scan_incoming_wanted = true;
+    if (scan_incoming.ids == NULL && scan_deferred.ids == NULL)
+        qmgr_resolver_refresh();
+    if (scan_incoming_wanted || scan_incoming.ids != NULL) {
+        /* A nudge that arrives from here on asks for another listing. */
+        if (scan_incoming.ids == NULL)
+            scan_incoming_wanted = false;
+        qmgr_scan_dir(&scan_incoming, false, false, &budget, deadline);
     }
-    if (scan_deferred_wanted && budget > 0 && !scan_blocked) {
-        scan_deferred_wanted = false;
-        if (!qmgr_scan_dir(QUEUE_DIR_DEFERRED, true, scan_deferred_force, &budget))
-            scan_deferred_wanted = true;
-        else
+    if ((scan_deferred_wanted || scan_deferred.ids != NULL) && scan_incoming.ids == NULL &&
+        !scan_blocked) {
+        if (scan_deferred.ids == NULL)
+            scan_deferred_wanted = false;
+        if (qmgr_scan_dir(&scan_deferred, true, scan_deferred_force, &budget, deadline) &&
+            !scan_blocked && !scan_deferred_wanted)
             scan_deferred_force = false;
     }
     if (scan_blocked) {
-        /* qmgr_message_finish() calls qmgr_scan_incoming_soon() when room frees up. */
+        /* qmgr_message_finish() calls qmgr_room_freed() when room frees up. */
         scan_incoming_wanted = true;
         return;
     }
-    if (scan_incoming_wanted || scan_deferred_wanted)
+    if (scan_incoming_wanted || scan_deferred_wanted || scan_incoming.ids != NULL ||
+        scan_deferred.ids != NULL)
         qmgr_scan_arm();
 }
 
@@ -455,6 +503,8 @@ static void qmgr_pre_exit(const char *service, char **argv)
                      " delivered again",
                      qmgr_deliver_count());
     }
+    qmgr_scan_reset(&scan_incoming);
+    qmgr_scan_reset(&scan_deferred);
     if (qmgr_deliver_count() == 0) {
         qmgr_message_free_all();
         qmgr_transport_free_all();

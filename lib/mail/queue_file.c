@@ -1856,6 +1856,21 @@ void queue_file_name(struct buf *path, const char *dir, const char *id)
 /* Move <from_dir>/<id>.msg to <to_dir>/ (never replacing), fsync both directories. */
 int queue_file_move(const char *from_dir, const char *to_dir, const char *id, const char **why_r)
 {
+    return queue_file_move_flags(from_dir, to_dir, id, 0, why_r);
+}
+
+/*
+ * Move <from_dir>/<id>.msg to <to_dir>/ (never replacing). Unless flags
+ * has QUEUE_MOVE_NOSYNC, fsync the destination, then the source directory.
+ * QUEUE_MOVE_NOSYNC is for moves where a crash may leave the file under
+ * either name without harm: the file itself is already durable (rename
+ * does not change its data), the rename is atomic, and whoever recovers
+ * scans both directories (qmgr's incoming/ to active/ move: at start it
+ * puts active/ back into incoming/).
+ */
+int queue_file_move_flags(const char *from_dir, const char *to_dir, const char *id, int flags,
+                          const char **why_r)
+{
     struct buf *from, *to;
 
     if (!queue_id_valid(id)) {
@@ -1872,7 +1887,8 @@ int queue_file_move(const char *from_dir, const char *to_dir, const char *id, co
         goto fail;
     }
     /* The new name first: if the old one reappears after a crash, it is a duplicate, not a loss. */
-    if (safe_fsync_dir(to_dir, why_r) < 0 || safe_fsync_dir(from_dir, why_r) < 0)
+    if (!(flags & QUEUE_MOVE_NOSYNC) &&
+        (safe_fsync_dir(to_dir, why_r) < 0 || safe_fsync_dir(from_dir, why_r) < 0))
         goto fail;
     buf_free(&from);
     buf_free(&to);

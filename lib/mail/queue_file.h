@@ -261,7 +261,11 @@ const char *queue_status_name(enum queue_status status);
 /* ---- queue directories ---- */
 
 void queue_file_name(struct buf *path, const char *dir, const char *id);
+#define QUEUE_MOVE_NOSYNC 0x01 /* no directory fsync: see queue_file_move_flags() */
+
 int queue_file_move(const char *from_dir, const char *to_dir, const char *id, const char **why_r);
+int queue_file_move_flags(const char *from_dir, const char *to_dir, const char *id, int flags,
+                          const char **why_r);
 int queue_file_remove(const char *dir, const char *id, const char **why_r);
 int queue_file_list(const char *dir, struct argv *ids, const char **why_r);
 int queue_file_clean_tmp(const char *dir, time_t min_age, const char **why_r);

@@ -1183,6 +1183,15 @@ static void test_directory_helpers(void)
     CHECK_INTEQ(queue_file_move(deferred, active, "../x", &why), -1);
     CHECK(errno == EINVAL);
     CHECK_INTEQ(queue_file_move(deferred, active, "../incoming/0000000000000000", &why), -1);
+    /* The unsynchronized move: same rename, same refusals. */
+    CHECK_INTEQ(queue_file_move_flags(deferred, active, ids_made[0], QUEUE_MOVE_NOSYNC, &why), 0);
+    queue_file_name(path, active, ids_made[0]);
+    CHECK(access(buf_str(path), F_OK) == 0);
+    CHECK_INTEQ(queue_file_move_flags(deferred, active, ids_made[0], QUEUE_MOVE_NOSYNC, &why), -1);
+    CHECK(errno == ENOENT);
+    CHECK_INTEQ(queue_file_move_flags(active, deferred, "../x", QUEUE_MOVE_NOSYNC, &why), -1);
+    CHECK(errno == EINVAL);
+    CHECK_INTEQ(queue_file_move_flags(active, deferred, ids_made[0], QUEUE_MOVE_NOSYNC, &why), 0);
     CHECK_INTEQ(queue_file_remove(deferred, "../x", &why), -1);
     CHECK_INTEQ(queue_file_remove(deferred, ids_made[0], &why), 0);
     CHECK_INTEQ(queue_file_remove(deferred, ids_made[0], &why), -1);
