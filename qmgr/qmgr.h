@@ -132,6 +132,7 @@ struct qmgr_message {
     struct qmgr_rcpt *rcpts;
     size_t rcpt_count;
     bool finishing; /* qmgr_message_finish() is running or scheduled */
+    bool unsynced;  /* a status was written without fdatasync (see qmgr_rcpt_final) */
 };
 
 /* Attribute that marks a file whose addresses are already rewritten and expanded. */

@@ -7,7 +7,14 @@
  * Durability: an outcome is written into the queue file (slot and
  * diagnostic, then fdatasync) before the recipient is forgotten; a
  * recipient whose slot says delivered or bounced is never delivered again,
- * also after a crash. Notifications are queued before the file is removed,
+ * also after a crash. One exception saves an fdatasync per message: the
+ * final status of the last recipient of a message that is then removed
+ * (no notification owed) is written without fdatasync, just before the
+ * unlink, which is not synchronized either. A qmgr that is killed loses
+ * nothing (the kernel has both writes); only an operating system crash or
+ * power failure before the file system writes them back can bring the file
+ * back with that recipient pending, to be delivered a second time. If the
+ * file is not removed after all, it is synchronized before it moves on. Notifications are queued before the file is removed,
  * and each notified recipient is marked (QUEUE_SLOT_NOTIFIED,
  * QUEUE_SLOT_DELAY_WARNED) so that a restart does not notify twice.
  *
@@ -56,10 +63,15 @@ static void qmgr_active_path(struct buf *b, const char *id)
     queue_file_name(b, QUEUE_DIR_ACTIVE, id);
 }
 
-/* Free a message (its file stays where it is). */
+/* Free a message (its file stays where it is, its statuses synchronized). */
 static void qmgr_message_free(struct qmgr_message **mp)
 {
     struct qmgr_message *m = *mp;
+    const char *why;
+
+    if (m->unsynced && queue_file_sync(m->qf, &why) < 0)
+        msg_error("%s: cannot record recipient statuses: %s (they may be delivered again)", m->id,
+                  why);
 
     for (size_t i = 0; i < m->rcpt_count; i++)
         mem_free(m->rcpts[i].address);
@@ -124,14 +136,19 @@ static long long qmgr_backoff(const struct qmgr_message *m)
 
 static void qmgr_message_finish_soon(struct qmgr_message *m);
 
-/* Write one recipient's slot and diagnostic durably; complain (only) on failure. */
+/*
+ * Write one recipient's slot and diagnostic, durably unless sync is false
+ * (then the message is marked unsynced); complain (only) on failure.
+ */
 static void qmgr_rcpt_write(struct qmgr_message *m, size_t index, const struct queue_slot *slot,
-                            const struct queue_diag *diag)
+                            const struct queue_diag *diag, bool sync)
 {
     const char *why;
 
+    if (!sync)
+        m->unsynced = true;
     if (queue_file_rcpt_update(m->qf, index, slot, diag, QUEUE_UPDATE_NOSYNC, &why) < 0 ||
-        queue_file_sync(m->qf, &why) < 0)
+        (sync && queue_file_sync(m->qf, &why) < 0))
         msg_error("%s: cannot record the status of recipient %zu: %s"
                   " (it may be delivered again)",
                   m->id, index, why);
@@ -168,7 +185,12 @@ void qmgr_rcpt_final(struct qmgr_rcpt *rc, const struct deliver_result *res)
     slot.status = diag.status;
     slot.attempts++;
     slot.next_retry = 0;
-    qmgr_rcpt_write(m, rc->index, &slot, &diag);
+    /*
+     * The last recipient of this round: qmgr_message_finish() removes the
+     * file (no fdatasync needed, see the top of this file) or, when it
+     * keeps the file, synchronizes it first.
+     */
+    qmgr_rcpt_write(m, rc->index, &slot, &diag, m->outstanding != 1);
     if (res->status == DELIVER_SENT)
         rc->action = strcmp(res->action, "relayed") == 0    ? BOUNCE_ACTION_RELAYED
                      : strcmp(res->action, "expanded") == 0 ? BOUNCE_ACTION_EXPANDED
@@ -195,7 +217,7 @@ void qmgr_rcpt_defer(struct qmgr_rcpt *rc, const char *dsn, const char *relay, c
         slot.status = diag.status = QUEUE_DEFERRED;
         slot.next_retry = qmgr_now_us() / 1000000 + qmgr_backoff(m);
     }
-    qmgr_rcpt_write(m, rc->index, &slot, &diag);
+    qmgr_rcpt_write(m, rc->index, &slot, &diag, true);
     qmgr_rcpt_settle(rc);
 }
 
@@ -390,11 +412,15 @@ static void qmgr_message_finish(void *ctx)
     if (m->expired && any_bounced && *env->sender)
         msg_info("%s: from=<%s>, status=expired, returned to sender", m->id, env->sender);
     if (all_done && notify == 0) {
-        if (queue_file_remove(QUEUE_DIR_ACTIVE, m->id, &why) < 0)
+        if (queue_file_remove(QUEUE_DIR_ACTIVE, m->id, &why) < 0) {
             msg_error("%s: cannot remove: %s", m->id, why);
-        else
+        } else {
+            m->unsynced = false; /* nothing left to synchronize */
             msg_info("%s: removed", m->id);
+        }
     } else {
+        if (m->unsynced && queue_file_sync(m->qf, &why) == 0)
+            m->unsynced = false;
         qmgr_message_defer_file(m, all_done ? qmgr_var.min_backoff : qmgr_backoff(m));
     }
     qmgr_message_free(&m);
