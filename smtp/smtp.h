@@ -73,8 +73,8 @@ struct smtp_settings {
     int quit_timeout;
     int rset_timeout;
     int starttls_timeout;
-    int mx_address_limit;  /* 0 = none */
-    int mx_session_limit;  /* 0 = none */
+    int mx_address_limit; /* 0 = none */
+    int mx_session_limit; /* 0 = none */
     bool use_ipv4;
     bool use_ipv6;
     enum smtp_addr_pref address_pref;
@@ -97,8 +97,8 @@ struct smtp_settings {
     char *generic_maps;
     /* connection reuse */
     bool cache_on_demand;
-    int reuse_count_limit;     /* 0 = none */
-    int cache_time_limit;      /* ms an idle connection is kept */
+    int reuse_count_limit;      /* 0 = none */
+    int cache_time_limit;       /* ms an idle connection is kept */
     long long reuse_time_limit; /* ms after which a connection is not reused */
     /* loop detection */
     struct argv *inet_interfaces;
@@ -113,10 +113,10 @@ int smtp_sasl_options_parse(const char *value, unsigned *bits_r, const char **wh
 #define SMTP_PORT_DEFAULT 25
 
 struct smtp_nexthop {
-    char *host;    /* without brackets; an address literal without "ipv6:" */
+    char *host; /* without brackets; an address literal without "ipv6:" */
     unsigned port;
-    bool mx;       /* look up MX records (no brackets) */
-    bool literal;  /* host is an IP address ([192.0.2.1], [ipv6:2001:db8::1]) */
+    bool mx;      /* look up MX records (no brackets) */
+    bool literal; /* host is an IP address ([192.0.2.1], [ipv6:2001:db8::1]) */
 };
 
 /* Parse a nexthop ("example.com", "[mx.example.com]:587", "[192.0.2.1]", ...). */
@@ -167,8 +167,8 @@ const char *smtp_stage_doing(enum smtp_stage stage);
  * (else X.0.0), and the text: for 2xx the reply itself, else "host
  * NAMADDR said: REPLY (in reply to COMMAND command)".
  */
-void smtp_reply_outcome(const struct smtp_reply *reply, const char *namaddr,
-                        enum smtp_stage stage, struct smtp_outcome *o);
+void smtp_reply_outcome(const struct smtp_reply *reply, const char *namaddr, enum smtp_stage stage,
+                        struct smtp_outcome *o);
 /* A lost connection or a timeout while at stage: deferred 4.4.2. */
 void smtp_io_outcome(bool timed_out, const char *namaddr, enum smtp_stage stage,
                      struct smtp_outcome *o);
@@ -178,8 +178,8 @@ void smtp_outcome_soften(struct smtp_outcome *o);
 /* ------------------------------------------------------------ addresses */
 
 struct smtp_addr {
-    char *host;             /* the host name (or the literal) */
-    unsigned pref;          /* MX preference; 0 without MX */
+    char *host;    /* the host name (or the literal) */
+    unsigned pref; /* MX preference; 0 without MX */
     struct sockaddr_storage sa;
     socklen_t salen;
     char addr[SOCK_ADDR_MAX]; /* the address as text */
@@ -235,14 +235,14 @@ struct smtp_session {
     char *host;
     char addr[SOCK_ADDR_MAX];
     unsigned port;
-    char *namaddr;       /* "host[addr]" */
-    char *relay;         /* "host[addr]:port" */
-    char *dest;          /* the nexthop it was made for (connection reuse) */
+    char *namaddr; /* "host[addr]" */
+    char *relay;   /* "host[addr]:port" */
+    char *dest;    /* the nexthop it was made for (connection reuse) */
     struct smtp_ehlo *ehlo;
-    bool esmtp;          /* EHLO (not HELO) succeeded */
+    bool esmtp; /* EHLO (not HELO) succeeded */
     struct tls_client_session *tls;
     bool authenticated;
-    bool broken;         /* I/O error or protocol error: only close */
+    bool broken;          /* I/O error or protocol error: only close */
     unsigned reuse_count; /* transactions so far */
     long long created_ms;
     long long idle_since_ms;
@@ -296,9 +296,9 @@ int smtp_stage_timeout(const struct smtp_settings *set, enum smtp_stage stage);
 
 /* What the delivery needs to know about the message before it sends it. */
 struct smtp_msginfo {
-    unsigned long long size;  /* RFC 1870 size: content with CRLF line ends */
-    bool eightbit;            /* a byte >= 0x80 anywhere */
-    bool header_eightbit;     /* ... in the top-level header block */
+    unsigned long long size; /* RFC 1870 size: content with CRLF line ends */
+    bool eightbit;           /* a byte >= 0x80 anywhere */
+    bool header_eightbit;    /* ... in the top-level header block */
 };
 
 int smtp_content_scan(struct queue_file *qf, struct smtp_msginfo *info, const char **why_r);
@@ -378,19 +378,19 @@ struct smtp_req {
     struct smtp_agent *agent;
     const struct deliver_request *req;
     struct stream *qmgr;
-    bool qmgr_failed;          /* a result could not be sent: stop */
+    bool qmgr_failed; /* a result could not be sent: stop */
     struct queue_file *qf;
     struct smtp_msginfo info;
-    char *sender;              /* after smtp_generic_maps */
-    char **rcpt_addr;          /* each recipient after smtp_generic_maps */
-    bool *done;                /* the recipient has its result */
-    bool *accepted;            /* RCPT TO accepted in the current transaction */
-    size_t left;               /* recipients without a result */
-    bool final_server;         /* soft failures are final (no other server to try) */
-    struct smtp_outcome last;  /* the latest soft failure kept for later */
+    char *sender;             /* after smtp_generic_maps */
+    char **rcpt_addr;         /* each recipient after smtp_generic_maps */
+    bool *done;               /* the recipient has its result */
+    bool *accepted;           /* RCPT TO accepted in the current transaction */
+    size_t left;              /* recipients without a result */
+    bool final_server;        /* soft failures are final (no other server to try) */
+    struct smtp_outcome last; /* the latest soft failure kept for later */
     bool have_last;
     long long start_ms;
-    long long ready_ms;        /* when the session became ready */
+    long long ready_ms; /* when the session became ready */
 };
 
 /* Send recipient i's result (text NULL = "", relay NULL = "none"). */
@@ -401,8 +401,7 @@ void smtp_rcpt_result(struct smtp_req *st, size_t i, enum deliver_status status,
  * last to try keeps the recipient for the next one (and remembers o);
  * anything else is its result. relay NULL takes o's relay.
  */
-void smtp_rcpt_fail(struct smtp_req *st, size_t i, const struct smtp_outcome *o,
-                    const char *relay);
+void smtp_rcpt_fail(struct smtp_req *st, size_t i, const struct smtp_outcome *o, const char *relay);
 /* Every recipient without a result failed with o (as smtp_rcpt_fail). */
 void smtp_bulk_fail(struct smtp_req *st, const struct smtp_outcome *o, const char *relay);
 

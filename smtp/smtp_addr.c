@@ -165,6 +165,7 @@ struct smtp_self *smtp_self_create_fixed(const char *myhostname, const char *con
     return self;
 }
 
+/* Free this host's list. */
 void smtp_self_free(struct smtp_self **sp)
 {
     struct smtp_self *self = *sp;
@@ -216,8 +217,8 @@ bool smtp_self_is_addr(const struct smtp_self *self, const struct sockaddr *sa)
     if (fa == 0)
         return false;
     for (size_t i = 0; i < self->count; i++)
-        if (smtp_sa_bytes((const struct sockaddr *)&self->addrs[i], b) == fa
-            && memcmp(a, b, fa == AF_INET ? 4 : 16) == 0)
+        if (smtp_sa_bytes((const struct sockaddr *)&self->addrs[i], b) == fa &&
+            memcmp(a, b, fa == AF_INET ? 4 : 16) == 0)
             return true;
     return false;
 }
@@ -294,8 +295,8 @@ static void smtp_native_addrs(const struct smtp_settings *set, const char *host,
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0) {
-        smtp_lookup_fail(err, rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY, host,
-                         "A", rc == EAI_AGAIN ? "Host not found, try again" : gai_strerror(rc));
+        smtp_lookup_fail(err, rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY, host, "A",
+                         rc == EAI_AGAIN ? "Host not found, try again" : gai_strerror(rc));
         return;
     }
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
@@ -363,7 +364,8 @@ int smtp_addr_trim_self(struct smtp_addr_list *l, const struct smtp_self *self, 
     for (size_t i = 0; i < l->count; i++) {
         const struct smtp_addr *a = &l->v[i];
 
-        if (smtp_self_is_name(self, a->host) || smtp_self_is_addr(self, (const struct sockaddr *)&a->sa))
+        if (smtp_self_is_name(self, a->host) ||
+            smtp_self_is_addr(self, (const struct sockaddr *)&a->sa))
             if (!found || a->pref < best) {
                 best = a->pref;
                 found = true;

@@ -97,6 +97,7 @@ struct smtp_content *smtp_content_create(const struct smtp_content_opts *opts)
     return c;
 }
 
+/* Free a pipeline. */
 void smtp_content_free(struct smtp_content **cp)
 {
     struct smtp_content *c = *cp;
@@ -220,8 +221,8 @@ int smtp_content_feed(struct smtp_content *c, const char *in, size_t len, struct
 int smtp_content_end(struct smtp_content *c, struct buf *out, const char **why_r)
 {
     if (c->in_headers) {
-        if (buf_len(c->partial) > 0
-            && smtp_content_header_line(c, buf_str(c->partial), buf_len(c->partial), why_r) < 0)
+        if (buf_len(c->partial) > 0 &&
+            smtp_content_header_line(c, buf_str(c->partial), buf_len(c->partial), why_r) < 0)
             return -1;
         buf_reset(c->partial);
         if (smtp_content_flush_field(c, why_r) < 0)

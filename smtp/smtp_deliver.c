@@ -66,16 +66,14 @@ void smtp_rcpt_result(struct smtp_req *st, size_t i, enum deliver_status status,
     }
     if (deliver_result_send(st->qmgr, st->req, &st->req->rcpts[i], status, dsn,
                             status == DELIVER_SENT ? action : "", relay ? relay : "none",
-                            conn < 0 ? 0 : conn, xfer < 0 ? 0 : xfer, text, &why)
-        < 0) {
+                            conn < 0 ? 0 : conn, xfer < 0 ? 0 : xfer, text, &why) < 0) {
         msg_warn("%s: sending the result to qmgr: %s", st->req->queue_id, why);
         st->qmgr_failed = true;
     }
 }
 
 /* Recipient i failed with o. */
-void smtp_rcpt_fail(struct smtp_req *st, size_t i, const struct smtp_outcome *o,
-                    const char *relay)
+void smtp_rcpt_fail(struct smtp_req *st, size_t i, const struct smtp_outcome *o, const char *relay)
 {
     if (o->status == DELIVER_DEFERRED && !st->final_server) {
         /* Another server may take it. */
@@ -85,7 +83,10 @@ void smtp_rcpt_fail(struct smtp_req *st, size_t i, const struct smtp_outcome *o,
         st->have_last = true;
         return;
     }
-    smtp_rcpt_result(st, i, o->status, o->dsn, "", relay ? relay : o->relay[0] ? o->relay : "none",
+    smtp_rcpt_result(st, i, o->status, o->dsn, "",
+                     relay         ? relay
+                     : o->relay[0] ? o->relay
+                                   : "none",
                      buf_str(o->text));
 }
 
@@ -104,8 +105,8 @@ void smtp_cache_expire(struct smtp_agent *agent, bool force)
 
     if (sess == NULL)
         return;
-    if (force || smtp_now_ms() - sess->idle_since_ms >= agent->set.cache_time_limit
-        || smtp_session_idle_broken(sess)) {
+    if (force || smtp_now_ms() - sess->idle_since_ms >= agent->set.cache_time_limit ||
+        smtp_session_idle_broken(sess)) {
         agent->cached = NULL;
         smtp_session_quit(&sess, &agent->set);
     }
@@ -116,9 +117,9 @@ static bool smtp_session_reusable(const struct smtp_agent *agent, const struct s
 {
     const struct smtp_settings *set = &agent->set;
 
-    return set->cache_on_demand && !sess->broken
-           && (set->reuse_count_limit == 0 || sess->reuse_count < (unsigned)set->reuse_count_limit)
-           && smtp_now_ms() - sess->created_ms < set->reuse_time_limit;
+    return set->cache_on_demand && !sess->broken &&
+           (set->reuse_count_limit == 0 || sess->reuse_count < (unsigned)set->reuse_count_limit) &&
+           smtp_now_ms() - sess->created_ms < set->reuse_time_limit;
 }
 
 /* Keep sess for the next request to dest, or say goodbye. */
@@ -182,8 +183,8 @@ static void smtp_try_cached(struct smtp_req *st)
     if (sess == NULL)
         return;
     agent->cached = NULL;
-    if (strcmp(sess->dest, st->req->nexthop) != 0 || !smtp_session_reusable(agent, sess)
-        || smtp_session_idle_broken(sess) || smtp_session_rset(sess, &agent->set) < 0) {
+    if (strcmp(sess->dest, st->req->nexthop) != 0 || !smtp_session_reusable(agent, sess) ||
+        smtp_session_idle_broken(sess) || smtp_session_rset(sess, &agent->set) < 0) {
         smtp_session_quit(&sess, &agent->set);
         return;
     }
@@ -226,8 +227,8 @@ static void smtp_try_servers(struct smtp_req *st, const struct smtp_nexthop *nh)
         bool tls_failed = false;
         int rc, ok;
 
-        st->final_server = i + 1 == addrs->count
-                           || (set->mx_session_limit > 0 && sessions + 1 >= set->mx_session_limit);
+        st->final_server = i + 1 == addrs->count ||
+                           (set->mx_session_limit > 0 && sessions + 1 >= set->mx_session_limit);
         ctx.no_starttls = false;
         rc = smtp_session_open(&ctx, &addrs->v[i], &sess, &o, &tls_failed);
         if (rc == 0 && tls_failed) {
@@ -272,8 +273,7 @@ static void smtp_try_servers(struct smtp_req *st, const struct smtp_nexthop *nh)
 }
 
 /* Deliver one request. */
-int smtp_deliver(struct smtp_agent *agent, const struct deliver_request *req,
-                 struct stream *qmgr_s)
+int smtp_deliver(struct smtp_agent *agent, const struct deliver_request *req, struct stream *qmgr_s)
 {
     struct smtp_req st;
     struct smtp_nexthop nh;
@@ -312,8 +312,8 @@ int smtp_deliver(struct smtp_agent *agent, const struct deliver_request *req,
         goto done;
     }
     if (smtp_nexthop_parse(req->nexthop, &nh, &why) < 0) {
-        smtp_outcome_set(&o, DELIVER_DEFERRED, "4.3.5", "bad next hop \"%.200s\": %s",
-                         req->nexthop, why);
+        smtp_outcome_set(&o, DELIVER_DEFERRED, "4.3.5", "bad next hop \"%.200s\": %s", req->nexthop,
+                         why);
         smtp_bulk_fail(&st, &o, "none");
         goto done;
     }

@@ -28,9 +28,23 @@
 
 /* Headers whose value is an address list (RFC 5322 and common extensions). */
 static const char *const smtp_generic_headers[] = {
-    "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Resent-From", "Resent-Sender",
-    "Resent-Reply-To", "Resent-To", "Resent-Cc", "Resent-Bcc", "Return-Receipt-To", "Errors-To",
-    "Disposition-Notification-To", "Mail-Followup-To", "Mail-Reply-To",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-Reply-To",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+    "Return-Receipt-To",
+    "Errors-To",
+    "Disposition-Notification-To",
+    "Mail-Followup-To",
+    "Mail-Reply-To",
 };
 
 /* The rewritten form of addr. */
@@ -83,8 +97,8 @@ int smtp_generic_header(struct maps *m, const char *field, size_t len, struct bu
     while (name_len > 0 && (field[name_len - 1] == ' ' || field[name_len - 1] == '\t'))
         name_len--;
     for (size_t i = 0; i < sizeof(smtp_generic_headers) / sizeof(smtp_generic_headers[0]); i++)
-        if (strlen(smtp_generic_headers[i]) == name_len
-            && strncasecmp(field, smtp_generic_headers[i], name_len) == 0)
+        if (strlen(smtp_generic_headers[i]) == name_len &&
+            strncasecmp(field, smtp_generic_headers[i], name_len) == 0)
             known = true;
     if (!known)
         return 0;
@@ -106,8 +120,8 @@ int smtp_generic_header(struct maps *m, const char *field, size_t len, struct bu
             const struct addr_entry *e = &l->v[i];
             int rc;
 
-            if (e->addr == NULL || *e->addr == 0 || e->domain == NULL || e->start < pos
-                || e->start + e->len > vlen)
+            if (e->addr == NULL || *e->addr == 0 || e->domain == NULL || e->start < pos ||
+                e->start + e->len > vlen)
                 continue;
             rc = smtp_generic_address(m, e->addr, addr, why_r);
             if (rc < 0) {

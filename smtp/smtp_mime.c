@@ -37,9 +37,9 @@
 #include "lib/util/mem.h"
 #include "smtp/smtp.h"
 
-#define SMTP_MIME_DEPTH_MAX 32    /* nested multiparts */
+#define SMTP_MIME_DEPTH_MAX 32     /* nested multiparts */
 #define SMTP_MIME_BOUNDARY_MAX 200 /* RFC 2046 says 70; be lenient */
-#define SMTP_QP_LINE_MAX 76       /* encoded line length, with a soft break '=' */
+#define SMTP_QP_LINE_MAX 76        /* encoded line length, with a soft break '=' */
 
 enum mime_state {
     MIME_HEADER, /* reading an entity's header block */
@@ -52,15 +52,15 @@ enum mime_body {
 };
 
 struct smtp_mime {
-    struct buf *pending;    /* bytes of an incomplete line */
+    struct buf *pending; /* bytes of an incomplete line */
     enum mime_state state;
     enum mime_body body;
-    bool top;               /* the current entity is the message itself */
+    bool top; /* the current entity is the message itself */
     char *bound[SMTP_MIME_DEPTH_MAX];
     size_t depth;
     /* the current entity's header block */
-    struct argv *fields;    /* each header field with its line ends */
-    struct buf *blank;      /* the empty line that ended the header block, or "" */
+    struct argv *fields; /* each header field with its line ends */
+    struct buf *blank;   /* the empty line that ended the header block, or "" */
     /* a held leaf part */
     struct buf *held;
     bool held_8bit;
@@ -323,8 +323,8 @@ static void mime_begin_body(struct smtp_mime *m, struct buf *out)
     m->state = MIME_BODY;
     m->body = BODY_PASS;
 
-    if (strncmp(type, "multipart/", 10) == 0 && boundary[0] != 0
-        && m->depth < SMTP_MIME_DEPTH_MAX) {
+    if (strncmp(type, "multipart/", 10) == 0 && boundary[0] != 0 &&
+        m->depth < SMTP_MIME_DEPTH_MAX) {
         mime_put_headers(m, out, declared_8bit ? "7bit" : NULL);
         m->bound[m->depth++] = mem_strdup(boundary);
         m->top = false;
@@ -337,8 +337,8 @@ static void mime_begin_body(struct smtp_mime *m, struct buf *out)
         m->top = false;
         return;
     }
-    if ((cte[0] == 0 || strcmp(cte, "7bit") == 0 || declared_8bit)
-        && strncmp(type, "message/", 8) != 0 && strncmp(type, "multipart/", 10) != 0) {
+    if ((cte[0] == 0 || strcmp(cte, "7bit") == 0 || declared_8bit) &&
+        strncmp(type, "message/", 8) != 0 && strncmp(type, "multipart/", 10) != 0) {
         m->body = BODY_HOLD;
         m->held_8bit = false;
         return;
@@ -462,6 +462,7 @@ struct smtp_mime *smtp_mime_create(void)
     return m;
 }
 
+/* Free a converter. */
 void smtp_mime_free(struct smtp_mime **mp)
 {
     struct smtp_mime *m = *mp;

@@ -105,8 +105,8 @@ int smtp_nexthop_parse(const char *text, struct smtp_nexthop *nh, const char **w
             return -1;
         }
         nh->literal = true;
-    } else if (!nh->mx
-               && (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1)) {
+    } else if (!nh->mx &&
+               (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1)) {
         nh->literal = true;
     } else if (!dns_name_valid(host)) {
         *why_r = "next hop has an invalid host name";

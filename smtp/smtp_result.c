@@ -145,8 +145,8 @@ static void smtp_put_reply(struct buf *b, const struct smtp_reply *reply)
 }
 
 /* The outcome of a server reply at a stage. */
-void smtp_reply_outcome(const struct smtp_reply *reply, const char *namaddr,
-                        enum smtp_stage stage, struct smtp_outcome *o)
+void smtp_reply_outcome(const struct smtp_reply *reply, const char *namaddr, enum smtp_stage stage,
+                        struct smtp_outcome *o)
 {
     int cls = reply->code / 100;
     /* A 3xx where none belongs is a protocol botch: temporary, like 4xx. */
@@ -177,8 +177,8 @@ void smtp_io_outcome(bool timed_out, const char *namaddr, enum smtp_stage stage,
         smtp_outcome_set(o, DELIVER_DEFERRED, "4.4.2", "conversation with %s timed out while %s",
                          namaddr, smtp_stage_doing(stage));
     else
-        smtp_outcome_set(o, DELIVER_DEFERRED, "4.4.2", "lost connection with %s while %s",
-                         namaddr, smtp_stage_doing(stage));
+        smtp_outcome_set(o, DELIVER_DEFERRED, "4.4.2", "lost connection with %s while %s", namaddr,
+                         smtp_stage_doing(stage));
 }
 
 /* Turn a bounce into a deferral: class 4. */

@@ -198,8 +198,7 @@ bool smtp_session_idle_broken(struct smtp_session *sess)
 
 /* Connect to a; a new session or NULL with o set. */
 static struct smtp_session *smtp_session_connect(const struct smtp_session_ctx *ctx,
-                                                 const struct smtp_addr *a,
-                                                 struct smtp_outcome *o)
+                                                 const struct smtp_addr *a, struct smtp_outcome *o)
 {
     struct smtp_session *sess;
     char namaddr[SOCK_NAMEADDR_MAX];
@@ -238,8 +237,8 @@ static int smtp_session_tls(const struct smtp_session_ctx *ctx, struct smtp_sess
     struct tls_client_info info;
     const char *why;
 
-    if (tls_client_start(ctx->tls_ctx, sess->s, sess->host, ctx->set->starttls_timeout,
-                         &sess->tls, &why) < 0) {
+    if (tls_client_start(ctx->tls_ctx, sess->s, sess->host, ctx->set->starttls_timeout, &sess->tls,
+                         &why) < 0) {
         sess->broken = true;
         smtp_outcome_set(o, DELIVER_DEFERRED, "4.7.5", "Cannot start TLS with %s: %s",
                          sess->namaddr, why);
@@ -309,8 +308,8 @@ static int smtp_session_auth(const struct smtp_session_ctx *ctx, struct smtp_ses
     unsigned refuse = 0, sec;
     int rc = 0, ret = 0;
 
-    if (!set->sasl_enable || ctx->sasl_passwd == NULL || sess->ehlo == NULL
-        || !(sess->ehlo->ext & SMTP_EHLO_AUTH) || sess->ehlo->auth->argc == 0)
+    if (!set->sasl_enable || ctx->sasl_passwd == NULL || sess->ehlo == NULL ||
+        !(sess->ehlo->ext & SMTP_EHLO_AUTH) || sess->ehlo->auth->argc == 0)
         return 1;
     /* The next hop as the transport names it, then the server's host name. */
     rc = maps_find(ctx->sasl_passwd, ctx->nexthop, &value, &why);
@@ -346,12 +345,11 @@ static int smtp_session_auth(const struct smtp_session_ctx *ctx, struct smtp_ses
     explicit_bzero(cred, strlen(cred) + 1 + strlen(colon + 1));
     mem_free(cred);
     if (rc <= 0) {
-        smtp_outcome_set(o, DELIVER_DEFERRED, "4.7.0",
-                         "SASL authentication failed; cannot authenticate to server %s: %s%s",
-                         sess->namaddr, why,
-                         sess->tls == NULL && rc == 0 && (refuse & SASL_SEC_NOPLAINTEXT)
-                             ? " (no TLS)"
-                             : "");
+        smtp_outcome_set(
+            o, DELIVER_DEFERRED, "4.7.0",
+            "SASL authentication failed; cannot authenticate to server %s: %s%s", sess->namaddr,
+            why,
+            sess->tls == NULL && rc == 0 && (refuse & SASL_SEC_NOPLAINTEXT) ? " (no TLS)" : "");
         return rc < 0 ? -1 : 0;
     }
     resp = buf_create(128);
@@ -373,8 +371,7 @@ static int smtp_session_auth(const struct smtp_session_ctx *ctx, struct smtp_ses
                 (void)smtp_session_reply(sess, set, SMTP_STAGE_AUTH, &reply, o);
                 sess->broken = true;
                 smtp_outcome_set(o, DELIVER_DEFERRED, "4.7.0",
-                                 "SASL authentication failed; server %s: %s", sess->namaddr,
-                                 why);
+                                 "SASL authentication failed; server %s: %s", sess->namaddr, why);
                 break;
             }
             smtp_session_cmd(sess, "%s", buf_str(resp));
@@ -433,8 +430,7 @@ int smtp_session_open(const struct smtp_session_ctx *ctx, const struct smtp_addr
     if (reply->code / 100 != 2) {
         smtp_outcome_set(o, reply->code / 100 == 5 ? DELIVER_BOUNCED : DELIVER_DEFERRED,
                          reply->code / 100 == 5 ? "5.0.0" : "4.0.0",
-                         "host %s refused to talk to me: %s", sess->namaddr,
-                         buf_str(reply->text));
+                         "host %s refused to talk to me: %s", sess->namaddr, buf_str(reply->text));
         if (reply->dsn[0] != 0 && deliver_dsn_valid(reply->dsn, o->status))
             snprintf(o->dsn, sizeof(o->dsn), "%s", reply->dsn);
         if (o->status == DELIVER_BOUNCED && !set->skip_5xx_greeting)
@@ -447,8 +443,8 @@ int smtp_session_open(const struct smtp_session_ctx *ctx, const struct smtp_addr
     if (smtp_session_ehlo(ctx, sess, true, o) == 0)
         goto fail;
     /* A server that calls itself by our name is this host: the mail would loop. */
-    if (sess->ehlo != NULL && sess->ehlo->domain != NULL
-        && strcasecmp(sess->ehlo->domain, set->myhostname) == 0) {
+    if (sess->ehlo != NULL && sess->ehlo->domain != NULL &&
+        strcasecmp(sess->ehlo->domain, set->myhostname) == 0) {
         smtp_outcome_set(o, DELIVER_BOUNCED, "5.4.6", "mail for %s loops back to myself",
                          ctx->nexthop);
         ret = -1;

@@ -37,8 +37,8 @@ int smtp_sasl_options_parse(const char *value, unsigned *bits_r, const char **wh
             *bits_r |= SMTP_SASL_NOPLAINTEXT;
         else if (str_eq_icase(w, "noanonymous"))
             *bits_r |= SMTP_SASL_NOANONYMOUS;
-        else if (!str_eq_icase(w, "noactive") && !str_eq_icase(w, "nodictionary")
-                 && !str_eq_icase(w, "mutual_auth")) {
+        else if (!str_eq_icase(w, "noactive") && !str_eq_icase(w, "nodictionary") &&
+                 !str_eq_icase(w, "mutual_auth")) {
             snprintf(why, sizeof(why), "unknown SASL security option \"%.60s\"", w);
             *why_r = why;
             ret = -1;
@@ -107,8 +107,8 @@ int smtp_settings_load(struct smtp_settings *s, const char **why_r)
 
     words = config_list("smtp_host_lookup");
     for (size_t i = 0; i < words->argc; i++)
-        s->host_lookup |= str_eq_icase(words->argv[i], "native") ? SMTP_LOOKUP_NATIVE
-                                                                 : SMTP_LOOKUP_DNS;
+        s->host_lookup |=
+            str_eq_icase(words->argv[i], "native") ? SMTP_LOOKUP_NATIVE : SMTP_LOOKUP_DNS;
     argv_free(&words);
     if (s->host_lookup == 0)
         s->host_lookup = SMTP_LOOKUP_DNS;
@@ -118,14 +118,12 @@ int smtp_settings_load(struct smtp_settings *s, const char **why_r)
                    : str_eq_icase(text, "encrypt") ? SMTP_TLS_ENCRYPT
                                                    : SMTP_TLS_MAY;
 
-    if (smtp_sasl_options_parse(config_str("smtp_sasl_security_options"), &s->sasl_sec, &bad)
-        < 0) {
+    if (smtp_sasl_options_parse(config_str("smtp_sasl_security_options"), &s->sasl_sec, &bad) < 0) {
         snprintf(why, sizeof(why), "smtp_sasl_security_options: %s", bad);
         goto fail;
     }
     if (smtp_sasl_options_parse(config_str("smtp_sasl_tls_security_options"), &s->sasl_tls_sec,
-                                &bad)
-        < 0) {
+                                &bad) < 0) {
         snprintf(why, sizeof(why), "smtp_sasl_tls_security_options: %s", bad);
         goto fail;
     }

@@ -62,8 +62,8 @@ static bool smtp_needs_utf8(const struct smtp_req *st)
 }
 
 /* The MAIL FROM command with its parameters. */
-static void smtp_mail_cmd(const struct smtp_req *st, const struct smtp_session *sess,
-                          bool eightbit, struct buf *cmd)
+static void smtp_mail_cmd(const struct smtp_req *st, const struct smtp_session *sess, bool eightbit,
+                          struct buf *cmd)
 {
     const struct smtp_ehlo *e = sess->ehlo;
     unsigned ext = e ? e->ext : 0;
@@ -127,8 +127,7 @@ static const char *smtp_sent_action(const struct smtp_session *sess)
 }
 
 /* Fail every recipient accepted in this transaction with o. */
-static void smtp_accepted_fail(struct smtp_req *st, const struct smtp_outcome *o,
-                               const char *relay)
+static void smtp_accepted_fail(struct smtp_req *st, const struct smtp_outcome *o, const char *relay)
 {
     for (size_t i = 0; i < st->req->rcpt_count; i++)
         if (!st->done[i] && st->accepted[i])
@@ -142,8 +141,8 @@ int smtp_xfer(struct smtp_req *st, struct smtp_session *sess)
     const struct smtp_reply *reply;
     unsigned ext = sess->ehlo ? sess->ehlo->ext : 0;
     bool pipelining = (ext & SMTP_EHLO_PIPELINING) != 0;
-    bool eightbit = st->info.eightbit || st->req->body == QUEUE_BODY_8BITMIME
-                    || st->req->body == QUEUE_BODY_BINARYMIME;
+    bool eightbit = st->info.eightbit || st->req->body == QUEUE_BODY_8BITMIME ||
+                    st->req->body == QUEUE_BODY_BINARYMIME;
     struct smtp_content_opts copts;
     struct smtp_outcome o;
     struct buf *cmd = buf_create(256);

@@ -229,8 +229,8 @@ static int dns_cname_of(ns_msg *h, const char *owner, char *out, size_t size)
     for (int i = 0; i < count; i++) {
         if (ns_parserr(h, ns_s_an, i, &r) < 0)
             return -1;
-        if (ns_rr_type(r) != ns_t_cname || ns_rr_class(r) != ns_c_in
-            || !dns_name_eq(ns_rr_name(r), owner))
+        if (ns_rr_type(r) != ns_t_cname || ns_rr_class(r) != ns_c_in ||
+            !dns_name_eq(ns_rr_name(r), owner))
             continue;
         int n = dns_expand(h, ns_rr_rdata(r), out, size);
         if (n < 0 || (size_t)n != ns_rr_rdlen(r) || !dns_name_valid(out))
@@ -263,9 +263,9 @@ int dns_parse_reply(const unsigned char *pkt, size_t len, const char *qname, int
         *why_r = "truncated DNS reply";
         return DNS_RETRY;
     }
-    if (ns_msg_count(h, ns_s_qd) != 1 || ns_parserr(&h, ns_s_qd, 0, &r) < 0
-        || !dns_name_eq(ns_rr_name(r), qname) || (int)ns_rr_type(r) != qtype
-        || ns_rr_class(r) != ns_c_in) {
+    if (ns_msg_count(h, ns_s_qd) != 1 || ns_parserr(&h, ns_s_qd, 0, &r) < 0 ||
+        !dns_name_eq(ns_rr_name(r), qname) || (int)ns_rr_type(r) != qtype ||
+        ns_rr_class(r) != ns_c_in) {
         *why_r = "DNS reply does not match the question";
         return DNS_RETRY;
     }
@@ -318,8 +318,8 @@ int dns_parse_reply(const unsigned char *pkt, size_t len, const char *qname, int
             *why_r = "malformed DNS reply";
             return DNS_RETRY;
         }
-        if ((int)ns_rr_type(r) != qtype || ns_rr_class(r) != ns_c_in
-            || !dns_name_eq(ns_rr_name(r), canon))
+        if ((int)ns_rr_type(r) != qtype || ns_rr_class(r) != ns_c_in ||
+            !dns_name_eq(ns_rr_name(r), canon))
             continue;
         k = dns_rdata(&h, &r, qtype, &rr);
         if (k < 0) {
@@ -351,8 +351,8 @@ static int dns_query_once(res_state st, const char *name, int type, unsigned cha
     const char *reason;
     int qlen, alen, rc;
 
-    qlen = res_nmkquery(st, ns_o_query, name, ns_c_in, type, NULL, 0, NULL, query,
-                        (int)sizeof(query));
+    qlen =
+        res_nmkquery(st, ns_o_query, name, ns_c_in, type, NULL, 0, NULL, query, (int)sizeof(query));
     if (qlen < 0) {
         buf_set(why, "Invalid domain name");
         return DNS_BADNAME;
@@ -397,8 +397,8 @@ int dns_lookup(const char *name, int type, struct dns_answer **answer_r, struct 
 
         rc = dns_query_once(&st, cur, type, ans, &a, why);
         /* An answer with only (part of) a CNAME chain: ask for the chain's end. */
-        if (rc == DNS_NODATA && a != NULL && strcmp(a->canon, a->qname) != 0
-            && type != DNS_T_CNAME && hops < DNS_CNAME_MAX) {
+        if (rc == DNS_NODATA && a != NULL && strcmp(a->canon, a->qname) != 0 &&
+            type != DNS_T_CNAME && hops < DNS_CNAME_MAX) {
             mem_free(cur);
             cur = mem_strdup(a->canon);
             dns_answer_free(&a);
@@ -455,8 +455,8 @@ void dns_mx_sort(struct dns_answer *a, unsigned long (*rnd)(void *ctx), void *ct
 /* True for a Null MX: one MX record whose exchange is the root. */
 bool dns_mx_is_null(const struct dns_answer *a)
 {
-    return a != NULL && a->qtype == DNS_T_MX && a->count == 1 && a->rrs[0].data != NULL
-           && a->rrs[0].data[0] == 0;
+    return a != NULL && a->qtype == DNS_T_MX && a->count == 1 && a->rrs[0].data != NULL &&
+           a->rrs[0].data[0] == 0;
 }
 
 /* The address of an A/AAAA record as text. */

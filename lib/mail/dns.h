@@ -30,11 +30,11 @@
 #include "lib/util/buf.h"
 
 /* Lookup outcomes. */
-#define DNS_OK 0        /* records found: answer->count >= 1 */
-#define DNS_NODATA 1    /* the name exists, no record of the type (or Null MX tested apart) */
-#define DNS_NOTFOUND 2  /* no such name (NXDOMAIN) */
-#define DNS_BADNAME 3   /* the name asked for is not a valid domain name */
-#define DNS_RETRY (-1)  /* temporary: SERVFAIL, REFUSED, timeout, malformed or truncated reply */
+#define DNS_OK 0       /* records found: answer->count >= 1 */
+#define DNS_NODATA 1   /* the name exists, no record of the type (or Null MX tested apart) */
+#define DNS_NOTFOUND 2 /* no such name (NXDOMAIN) */
+#define DNS_BADNAME 3  /* the name asked for is not a valid domain name */
+#define DNS_RETRY (-1) /* temporary: SERVFAIL, REFUSED, timeout, malformed or truncated reply */
 
 /* Record types (the values of RFC 1035 and RFC 3596). */
 #define DNS_T_A 1
@@ -44,26 +44,26 @@
 #define DNS_T_TXT 16
 #define DNS_T_AAAA 28
 
-#define DNS_NAME_MAX 253  /* characters in a domain name, without the final dot */
-#define DNS_LABEL_MAX 63  /* characters in one label */
-#define DNS_CNAME_MAX 10  /* CNAME links followed */
-#define DNS_RR_MAX 100    /* records kept from one answer */
-#define DNS_TXT_MAX 4096  /* bytes of one TXT record (its strings joined) */
+#define DNS_NAME_MAX 253 /* characters in a domain name, without the final dot */
+#define DNS_LABEL_MAX 63 /* characters in one label */
+#define DNS_CNAME_MAX 10 /* CNAME links followed */
+#define DNS_RR_MAX 100   /* records kept from one answer */
+#define DNS_TXT_MAX 4096 /* bytes of one TXT record (its strings joined) */
 
 /* One record of the answer. */
 struct dns_rr {
-    int type;          /* DNS_T_* */
+    int type; /* DNS_T_* */
     unsigned ttl;
-    unsigned pref;     /* MX preference */
-    char *data;        /* MX exchange ("" = the root: Null MX), CNAME/PTR target, TXT text */
-    int family;        /* A: AF_INET, AAAA: AF_INET6, else 0 */
+    unsigned pref; /* MX preference */
+    char *data;    /* MX exchange ("" = the root: Null MX), CNAME/PTR target, TXT text */
+    int family;    /* A: AF_INET, AAAA: AF_INET6, else 0 */
     unsigned char addr[16];
 };
 
 struct dns_answer {
-    char *qname;       /* the name asked for (lower case, no final dot) */
+    char *qname; /* the name asked for (lower case, no final dot) */
     int qtype;
-    char *canon;       /* the end of the CNAME chain (= qname without CNAMEs) */
+    char *canon; /* the end of the CNAME chain (= qname without CNAMEs) */
     size_t count;
     struct dns_rr *rrs;
 };

@@ -152,6 +152,7 @@ void sasl_client_free(struct sasl_client **cp)
     *cp = NULL;
 }
 
+/* The chosen mechanism. */
 const char *sasl_client_mech(const struct sasl_client *c)
 {
     return c->mech == SASL_MECH_PLAIN ? "PLAIN" : "LOGIN";

@@ -105,8 +105,8 @@ int tls_client_ctx_create(const struct tls_client_params *params, struct tls_cli
     /* Verify and report; the caller's policy decides what an untrusted peer means. */
     SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
     if ((cafile || capath) && SSL_CTX_load_verify_locations(c, cafile, capath) != 1) {
-        snprintf(why, sizeof(why), "cannot load trusted CAs from %s%s%s: %s",
-                 cafile ? cafile : "", cafile && capath ? " and " : "", capath ? capath : "",
+        snprintf(why, sizeof(why), "cannot load trusted CAs from %s%s%s: %s", cafile ? cafile : "",
+                 cafile && capath ? " and " : "", capath ? capath : "",
                  tls_error_text("unknown error"));
         goto fail;
     }
@@ -120,6 +120,7 @@ fail:
     return -1;
 }
 
+/* Free a context. */
 void tls_client_ctx_free(struct tls_client_ctx **ctxp)
 {
     struct tls_client_ctx *ctx = *ctxp;
@@ -266,8 +267,7 @@ int tls_client_start(struct tls_client_ctx *ctx, struct stream *s, const char *s
         return -1;
     }
     if (stream_flush(s) < 0) {
-        snprintf(why, sizeof(why), "write error before the TLS handshake: %s",
-                 stream_strerror(s));
+        snprintf(why, sizeof(why), "write error before the TLS handshake: %s", stream_strerror(s));
         *why_r = why;
         return -1;
     }
@@ -286,8 +286,8 @@ int tls_client_start(struct tls_client_ctx *ctx, struct stream *s, const char *s
         snprintf(why, sizeof(why), "cannot set up TLS: %s", tls_error_text("unknown error"));
         goto fail;
     }
-    if (servername != NULL && *servername && !tls_is_address(servername)
-        && SSL_set_tlsext_host_name(sess->ssl, servername) != 1) {
+    if (servername != NULL && *servername && !tls_is_address(servername) &&
+        SSL_set_tlsext_host_name(sess->ssl, servername) != 1) {
         snprintf(why, sizeof(why), "cannot set the TLS server name: %s",
                  tls_error_text("unknown error"));
         goto fail;
@@ -306,8 +306,9 @@ int tls_client_start(struct tls_client_ctx *ctx, struct stream *s, const char *s
             continue;
         if (w == 0 || (errno != ETIMEDOUT && errno != EPROTO && ERR_peek_error() == 0))
             snprintf(why, sizeof(why), "TLS handshake failed: %s",
-                     w == 0 ? "the server closed the connection"
-                            : errno ? strerror(errno) : "lost connection");
+                     w == 0  ? "the server closed the connection"
+                     : errno ? strerror(errno)
+                             : "lost connection");
         else if (errno == ETIMEDOUT)
             snprintf(why, sizeof(why), "TLS handshake timed out");
         else
@@ -390,11 +391,13 @@ struct tls_client_session {
     int unused;
 };
 
+/* No TLS in this build. */
 bool tls_client_available(void)
 {
     return false;
 }
 
+/* Fails: no TLS in this build. */
 int tls_client_ctx_create(const struct tls_client_params *params, struct tls_client_ctx **ctx_r,
                           const char **why_r)
 {
@@ -404,12 +407,14 @@ int tls_client_ctx_create(const struct tls_client_params *params, struct tls_cli
     return -1;
 }
 
+/* Free a (never made) context. */
 void tls_client_ctx_free(struct tls_client_ctx **ctxp)
 {
     mem_free(*ctxp);
     *ctxp = NULL;
 }
 
+/* Fails: no TLS in this build. */
 int tls_client_start(struct tls_client_ctx *ctx, struct stream *s, const char *servername,
                      int timeout_ms, struct tls_client_session **sess_r, const char **why_r)
 {
@@ -419,6 +424,7 @@ int tls_client_start(struct tls_client_ctx *ctx, struct stream *s, const char *s
     return -1;
 }
 
+/* Nothing to report. */
 void tls_client_session_info(const struct tls_client_session *sess, struct tls_client_info *info)
 {
     (void)sess;
@@ -426,6 +432,7 @@ void tls_client_session_info(const struct tls_client_session *sess, struct tls_c
     info->protocol = info->cipher = "none";
 }
 
+/* Free a (never made) session. */
 void tls_client_stop(struct stream *s, struct tls_client_session **sessp, bool send_notify)
 {
     (void)s, (void)send_notify;

@@ -280,8 +280,8 @@ static void test_rcodes(void)
         unsigned rcode;
         int expect;
     } cases[] = {
-        {0, DNS_NODATA}, {3, DNS_NOTFOUND}, {2, DNS_RETRY}, {5, DNS_RETRY}, {1, DNS_RETRY},
-        {4, DNS_RETRY},
+        {0, DNS_NODATA}, {3, DNS_NOTFOUND}, {2, DNS_RETRY},
+        {5, DNS_RETRY},  {1, DNS_RETRY},    {4, DNS_RETRY},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -383,8 +383,7 @@ static void test_malformed(void)
     rr_mx(&p, "example.com", 20, "mx2.example.com");
     for (size_t len = 0; len < p.len; len++) {
         a = NULL;
-        if (dns_parse_reply(p.b, len, "example.com", DNS_T_MX, &a, &why) != DNS_RETRY
-            || a != NULL)
+        if (dns_parse_reply(p.b, len, "example.com", DNS_T_MX, &a, &why) != DNS_RETRY || a != NULL)
             bad++;
         dns_answer_free(&a);
     }
@@ -478,10 +477,18 @@ static void test_name_valid(void)
         const char *name;
         bool valid;
     } cases[] = {
-        {"example.com", true},   {"example.com.", true},  {"a", true},
-        {"_dmarc.example", true}, {"x-y.example", true},  {"", false},
-        {".", false},             {"a..b", false},        {"-a.example", false},
-        {"a-.example", false},    {"a b.example", false}, {"a.example..", false},
+        {"example.com", true},
+        {"example.com.", true},
+        {"a", true},
+        {"_dmarc.example", true},
+        {"x-y.example", true},
+        {"", false},
+        {".", false},
+        {"a..b", false},
+        {"-a.example", false},
+        {"a-.example", false},
+        {"a b.example", false},
+        {"a.example..", false},
         {"ex\xc3\xa4mple.com", false},
     };
     char longlabel[80], longname[300];

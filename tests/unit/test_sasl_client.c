@@ -19,12 +19,16 @@ static void test_base64(void)
         const char *raw;
         const char *enc;
     } cases[] = {
-        {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},
-        {"foo", "Zm9v"},    {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
         {"foobar", "Zm9vYmFy"},
     };
-    static const char *const bad[] = {"Zg=", "Z===", "Zm9v=", "Zm=v", "Zm9v\n", "Zm 9", "!!!!",
-                                      "Zg==Zg=="};
+    static const char *const bad[] = {"Zg=",    "Z===", "Zm9v=", "Zm=v",
+                                      "Zm9v\n", "Zm 9", "!!!!",  "Zg==Zg=="};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct buf *b = buf_create(16);

@@ -183,17 +183,31 @@ static struct smtp_addr_list *addr_list(const char *const *spec)
 static void test_backup_mx(void)
 {
     static const char *const me[] = {"192.0.2.10", NULL};
-    static const char *const mx_list[] = {"mx1.example.com", "10", "192.0.2.1",
-                                          "mx2.example.com", "20", "192.0.2.2",
-                                          "mail.example.com", "30", "192.0.2.3",
-                                          "mx4.example.com", "40", "192.0.2.4",
+    static const char *const mx_list[] = {"mx1.example.com",
+                                          "10",
+                                          "192.0.2.1",
+                                          "mx2.example.com",
+                                          "20",
+                                          "192.0.2.2",
+                                          "mail.example.com",
+                                          "30",
+                                          "192.0.2.3",
+                                          "mx4.example.com",
+                                          "40",
+                                          "192.0.2.4",
                                           NULL};
-    static const char *const by_addr[] = {"mx1.example.com", "10", "192.0.2.1",
-                                          "alias.example.com", "20", "192.0.2.10",
-                                          "mx3.example.com", "20", "192.0.2.3",
+    static const char *const by_addr[] = {"mx1.example.com",
+                                          "10",
+                                          "192.0.2.1",
+                                          "alias.example.com",
+                                          "20",
+                                          "192.0.2.10",
+                                          "mx3.example.com",
+                                          "20",
+                                          "192.0.2.3",
                                           NULL};
-    static const char *const primary[] = {"mail.example.com", "10", "192.0.2.3",
-                                          "mx2.example.com", "20", "192.0.2.2", NULL};
+    static const char *const primary[] = {
+        "mail.example.com", "10", "192.0.2.3", "mx2.example.com", "20", "192.0.2.2", NULL};
     static const char *const other[] = {"mx1.example.com", "10", "192.0.2.1", NULL};
     struct smtp_self *self = smtp_self_create_fixed("mail.example.com", me);
     struct smtp_addr_list *l;
@@ -308,8 +322,7 @@ static void test_generic(void)
             buf_reset(out);
             for (size_t i = 0; i < sizeof(in) - 1; i += step)
                 CHECK_INTEQ(smtp_content_feed(c, in + i,
-                                              sizeof(in) - 1 - i < step ? sizeof(in) - 1 - i
-                                                                        : step,
+                                              sizeof(in) - 1 - i < step ? sizeof(in) - 1 - i : step,
                                               out, &why),
                             0);
             CHECK_INTEQ(smtp_content_end(c, out, &why), 0);

@@ -110,8 +110,8 @@ static void test_qp_round_trip(void)
         smtp_qp_line(enc, line, len);
         if (!qp_well_formed(buf_str(enc), buf_len(enc)))
             bad++;
-        else if (qp_decode(buf_str(enc), buf_len(enc), dec) < 0 || buf_len(dec) != len + 1
-                 || memcmp(buf_str(dec), line, len) != 0 || buf_str(dec)[len] != '\n')
+        else if (qp_decode(buf_str(enc), buf_len(enc), dec) < 0 || buf_len(dec) != len + 1 ||
+                 memcmp(buf_str(dec), line, len) != 0 || buf_str(dec)[len] != '\n')
             bad++;
         buf_free(&enc);
         buf_free(&dec);
@@ -135,14 +135,11 @@ static const struct mime_case mime_cases[] = {
      "Content-Transfer-Encoding: 8bit\nSubject: x\n\nCaf\xc3\xa9 = ok \nsecond\n",
      "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
      "Content-Transfer-Encoding: quoted-printable\nSubject: x\n\nCaf=C3=A9 =3D ok=20\nsecond\n"},
-    {"single part without MIME headers",
-     "Subject: x\n\nna\xefve\n",
+    {"single part without MIME headers", "Subject: x\n\nna\xefve\n",
      "Subject: x\nMIME-Version: 1.0\nContent-Transfer-Encoding: quoted-printable\n\nna=EFve\n"},
-    {"folded CTE header replaced",
-     "Content-Transfer-Encoding:\n 8bit\nX: y\n\n\xff\n",
+    {"folded CTE header replaced", "Content-Transfer-Encoding:\n 8bit\nX: y\n\n\xff\n",
      "Content-Transfer-Encoding: quoted-printable\nX: y\n\n=FF\n"},
-    {"no final line end",
-     "Content-Type: text/plain\n\n\xe9t\xe9",
+    {"no final line end", "Content-Type: text/plain\n\n\xe9t\xe9",
      "Content-Type: text/plain\nMIME-Version: 1.0\nContent-Transfer-Encoding: quoted-printable\n"
      "\n=E9t=E9"},
     {"multipart: only the 8-bit part",
@@ -187,8 +184,7 @@ static const struct mime_case mime_cases[] = {
      "Content-Transfer-Encoding: quoted-printable\n\n=E5\n--m--\n"},
     {"declared base64 with 8-bit bytes left alone",
      "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n\xff\xfe\n", NULL},
-    {"header block ended by a non-header line",
-     "Subject: x\nthis is body \xe9\n",
+    {"header block ended by a non-header line", "Subject: x\nthis is body \xe9\n",
      "Subject: x\nMIME-Version: 1.0\nContent-Transfer-Encoding: quoted-printable\n"
      "this is body =E9\n"},
     {"headers only", "Subject: only\nX-8: \xe9\n", NULL},
@@ -245,8 +241,8 @@ static void test_content_pipeline(void)
         struct buf *out = buf_create(256);
 
         for (size_t i = 0; i < sizeof(in) - 1; i += step)
-            CHECK_INTEQ(smtp_content_feed(c, in + i, sizeof(in) - 1 - i < step ? sizeof(in) - 1 - i
-                                                                                 : step,
+            CHECK_INTEQ(smtp_content_feed(c, in + i,
+                                          sizeof(in) - 1 - i < step ? sizeof(in) - 1 - i : step,
                                           out, &why),
                         0);
         CHECK_INTEQ(smtp_content_end(c, out, &why), 0);
