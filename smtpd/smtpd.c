@@ -22,7 +22,7 @@
 
 #include "lib/dict/dict.h"
 #include "lib/mail/config.h"
-#include "lib/mail/domain_list.h"
+#include "lib/mail/domain_class.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/mynetworks.h"
 #include "lib/mail/server.h"
@@ -95,17 +95,12 @@ void smtpd_settings_load(struct smtpd_settings *set)
     if (mynetworks_create("mynetworks", nets, &set->mynetworks, &why) < 0)
         msg_fatal("%s", why);
     mem_free(nets);
-    if (domain_list_create("mydestination", config_str("mydestination"), 0, &set->mydestination,
-                           &why) < 0)
-        msg_fatal("%s", why);
-    if (domain_list_create("relay_domains", config_str("relay_domains"), DOMAIN_LIST_PARENT,
-                           &set->relay_domains, &why) < 0)
+    if (domain_class_create_from_config(0, &set->domains, &why) < 0)
         msg_fatal("%s", why);
     value = config_str("local_recipient_maps");
     if (!smtpd_list_empty(value) && maps_create("local_recipient_maps", value, DICT_FLAG_FOLD_KEYS,
                                                 &set->local_rcpt_maps, &why) < 0)
         msg_fatal("%s", why);
-    smtpd_check_init(set);
 
     /* Cross-parameter sanity. */
     if (set->soft_error_limit > set->hard_error_limit)
@@ -128,10 +123,8 @@ void smtpd_settings_free(struct smtpd_settings *set)
     mem_free(set->recipient_delimiter);
     argv_free(&set->discard_ehlo);
     mynetworks_free(&set->mynetworks);
-    domain_list_free(&set->mydestination);
-    domain_list_free(&set->relay_domains);
+    domain_class_free(&set->domains);
     maps_free(&set->local_rcpt_maps);
-    argv_free(&set->own_addrs);
     memset(set, 0, sizeof(*set));
 }
 

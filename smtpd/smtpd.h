@@ -32,7 +32,7 @@
 #include "lib/util/stream.h"
 
 struct cleanup;
-struct domain_list;
+struct domain_class;
 struct maps;
 struct mynetworks;
 struct smtp_data;
@@ -64,10 +64,8 @@ struct smtpd_settings {
     bool strict_envelopes;
     struct argv *discard_ehlo; /* upper case keywords not to offer */
     struct mynetworks *mynetworks;
-    struct domain_list *mydestination;
-    struct domain_list *relay_domains;
+    struct domain_class *domains; /* mydestination, own addresses, relay_domains */
     struct maps *local_rcpt_maps; /* NULL: local_recipient_maps is empty */
-    struct argv *own_addrs;       /* this host's addresses, canonical text */
 };
 
 /* The protocol state of a session (not whether HELO was seen: see helo). */
@@ -201,10 +199,8 @@ void smtpd_cmd_rset(struct smtpd_session *ss, const struct smtp_cmd *cmd);
 void smtpd_transaction_reset(struct smtpd_session *ss);
 
 /* smtpd_check.c */
-enum smtpd_rcpt_class { SMTPD_RCPT_LOCAL, SMTPD_RCPT_RELAY, SMTPD_RCPT_REMOTE };
 int smtpd_check_rcpt(struct smtpd_session *ss, const struct smtp_path *path,
                      struct smtp_resp *resp_r);
-void smtpd_check_init(struct smtpd_settings *set);
 
 /* smtpd_data.c */
 void smtpd_cmd_data(struct smtpd_session *ss, const struct smtp_cmd *cmd);

@@ -3,7 +3,8 @@
  * local recipient check (Postfix's reject_unauth_destination and
  * local_recipient_maps).
  *
- * A recipient domain is
+ * A recipient domain is (domain_class.h: the same decision as the
+ * resolver's, which routes the mail afterwards)
  *   local   in mydestination, or an address literal of this host
  *           ([192.0.2.1], [IPv6:2001:db8::1]);
  *   relay   in relay_domains (subdomains included, as in Postfix);
@@ -22,75 +23,15 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <string.h>
 
-#include "lib/mail/domain_list.h"
+#include "lib/mail/domain_class.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/mynetworks.h"
-#include "lib/mail/param.h"
-#include "lib/mail/config.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
-#include "lib/util/mem.h"
 #include "lib/util/msg.h"
-#include "lib/util/sock.h"
-#include "lib/util/str.h"
 #include "smtpd/smtpd.h"
-
-/* Collect this host's addresses (interfaces, inet_interfaces) as canonical text. */
-void smtpd_check_init(struct smtpd_settings *set)
-{
-    struct ifaddrs *ifs = NULL;
-    struct argv *items;
-
-    set->own_addrs = argv_create(8);
-    argv_add(set->own_addrs, "127.0.0.1");
-    argv_add(set->own_addrs, "::1");
-    if (getifaddrs(&ifs) == 0) {
-        for (struct ifaddrs *ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
-            char text[SOCK_ADDR_MAX], canon[SOCK_ADDR_MAX];
-            socklen_t len;
-
-            if (ifa->ifa_addr == NULL)
-                continue;
-            if (ifa->ifa_addr->sa_family == AF_INET)
-                len = sizeof(struct sockaddr_in);
-            else if (ifa->ifa_addr->sa_family == AF_INET6)
-                len = sizeof(struct sockaddr_in6);
-            else
-                continue;
-            if (sock_addr_text(ifa->ifa_addr, len, text, sizeof(text), NULL) < 0 ||
-                mynetworks_normalize_addr(text, canon, sizeof(canon)) < 0)
-                continue;
-            argv_add(set->own_addrs, canon);
-        }
-        freeifaddrs(ifs);
-    }
-    items = config_list("inet_interfaces");
-    for (size_t i = 0; i < items->argc; i++) {
-        char canon[SOCK_ADDR_MAX];
-
-        if (mynetworks_normalize_addr(items->argv[i], canon, sizeof(canon)) == 0)
-            argv_add(set->own_addrs, canon);
-    }
-    argv_free(&items);
-}
-
-/* True when the address literal "[...]" names this host. */
-static bool smtpd_check_own_literal(const struct smtpd_settings *set, const char *domain)
-{
-    char canon[SOCK_ADDR_MAX];
-
-    if (mynetworks_normalize_addr(domain, canon, sizeof(canon)) < 0)
-        return false;
-    for (size_t i = 0; i < set->own_addrs->argc; i++)
-        if (strcmp(set->own_addrs->argv[i], canon) == 0)
-            return true;
-    return false;
-}
 
 /* Temporary failure reply for a table error; logs the detail. */
 static int smtpd_check_tempfail(struct smtpd_session *ss, const char *addr, const char *why,
@@ -100,21 +41,6 @@ static int smtpd_check_tempfail(struct smtpd_session *ss, const char *addr, cons
     smtp_resp_set(resp_r, 451, "4.3.0", "<%s>: Temporary lookup failure", addr);
     resp_r->why = "table lookup failed";
     return -1;
-}
-
-/* Where mail for domain goes: SMTPD_RCPT_*, or -1 with *why_r on a table error. */
-static int smtpd_check_class(const struct smtpd_settings *set, const char *domain,
-                             const char **why_r)
-{
-    int r;
-
-    if (domain[0] == '[')
-        return smtpd_check_own_literal(set, domain) ? SMTPD_RCPT_LOCAL : SMTPD_RCPT_REMOTE;
-    if ((r = domain_list_match(set->mydestination, domain, why_r)) != 0)
-        return r < 0 ? -1 : SMTPD_RCPT_LOCAL;
-    if ((r = domain_list_match(set->relay_domains, domain, why_r)) != 0)
-        return r < 0 ? -1 : SMTPD_RCPT_RELAY;
-    return SMTPD_RCPT_REMOTE;
 }
 
 /* Look one key up in local_recipient_maps: 1, 0, -1. */
@@ -187,12 +113,12 @@ int smtpd_check_rcpt(struct smtpd_session *ss, const struct smtp_path *path,
     int class;
 
     smtp_resp_clear(resp_r);
-    if ((class = smtpd_check_class(set, domain, &why)) < 0)
+    if ((class = domain_class_find(set->domains, domain, &why)) < 0)
         return smtpd_check_tempfail(ss, shown, why, resp_r);
     /* user%elsewhere@here and the like: routing onwards, so relaying */
-    if (class != SMTPD_RCPT_REMOTE && strpbrk(path->local, "@!%") != NULL)
-        class = SMTPD_RCPT_REMOTE;
-    if (class == SMTPD_RCPT_REMOTE) {
+    if (class != DOMAIN_CLASS_OTHER && strpbrk(path->local, "@!%") != NULL)
+        class = DOMAIN_CLASS_OTHER;
+    if (class == DOMAIN_CLASS_OTHER) {
         if (ss->trusted < 0)
             ss->trusted = mynetworks_match(set->mynetworks, ss->peer.addr, &why);
         if (ss->trusted < 0)
@@ -204,7 +130,7 @@ int smtpd_check_rcpt(struct smtpd_session *ss, const struct smtp_path *path,
         }
         return 0;
     }
-    if (class == SMTPD_RCPT_LOCAL && set->local_rcpt_maps != NULL) {
+    if (class == DOMAIN_CLASS_LOCAL && set->local_rcpt_maps != NULL) {
         int r = smtpd_check_local_user(ss, path->local, domain, &why);
 
         if (r < 0)

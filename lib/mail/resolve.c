@@ -3,10 +3,11 @@
  * virtual alias expansion, and the transport decision (see resolve.h for
  * the rules; they follow Postfix's canonical(5), virtual(5), transport(5)).
  *
- * This module owns the resolver's table lists (maps.h and domain_list.h:
- * opened once, re-opened when postmap replaces them) and a copy of the
- * parameters it was made with. It does no I/O besides table lookups, so
- * it is tested table-driven with inline: and static: tables.
+ * This module owns the resolver's table lists (maps.h, and the domain
+ * classes of domain_class.h that smtpd shares: opened once, re-opened when
+ * postmap replaces them) and a copy of the parameters it was made with. It
+ * does no I/O besides table lookups, so it is tested table-driven with
+ * inline: and static: tables.
  *
  * Security notes: addresses come from the network (through the queue
  * file). Every address and every table result is bounded
@@ -19,24 +20,20 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "lib/dict/dict.h"
 #include "lib/mail/config.h"
+#include "lib/mail/domain_class.h"
 #include "lib/mail/domain_list.h"
 #include "lib/mail/maps.h"
-#include "lib/mail/mynetworks.h"
 #include "lib/mail/param.h"
 #include "lib/mail/resolve.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
-#include "lib/util/sock.h"
 #include "lib/util/str.h"
 
 struct resolver {
@@ -45,8 +42,7 @@ struct resolver {
     bool append_at_myorigin, append_dot_mydomain;
     bool propagate_canonical, propagate_virtual;
     int expansion_limit, recursion_limit;
-    struct domain_list *mydestination, *relay_domains;
-    struct argv *own_addrs; /* canonical text of this host's addresses */
+    struct domain_class *domains; /* mydestination, own addresses, relay_domains */
     struct maps *canonical, *sender_canonical, *recipient_canonical, *virtual_alias, *transport;
     char why[512];
 };
@@ -88,13 +84,6 @@ static int resolve_maps_open(struct maps **m_r, const char *param, const char *v
 {
     return maps_create(param, value ? value : "", DICT_FLAG_FOLD_KEYS | MAPS_FLAG_STRICT, m_r,
                        why_r);
-}
-
-/* Open a domain list parameter (every table must open now). */
-static int resolve_domains_open(struct domain_list **dl_r, const char *param, const char *value,
-                                int flags, const char **why_r)
-{
-    return domain_list_create(param, value ? value : "", flags | DOMAIN_LIST_STRICT, dl_r, why_r);
 }
 
 /* Lower-case copy of a domain without a trailing dot. */
@@ -164,20 +153,10 @@ static size_t resolve_ext_pos(const struct resolver *r, const char *local)
     return 0;
 }
 
-/* 1 when domain (any case) is in mydestination, 0 when not, -1 on table error. */
+/* 1 when domain (any case) is local (domain_class.h), 0 when not, -1 on table error. */
 int resolve_domain_is_local(struct resolver *r, const char *domain, const char **why_r)
 {
-    if (domain[0] == '[') {
-        char canon[SOCK_ADDR_MAX];
-
-        if (mynetworks_normalize_addr(domain, canon, sizeof(canon)) < 0)
-            return 0;
-        for (size_t i = 0; i < r->own_addrs->argc; i++)
-            if (strcmp(r->own_addrs->argv[i], canon) == 0)
-                return 1;
-        return 0;
-    }
-    return domain_list_match(r->mydestination, domain, why_r);
+    return domain_class_is_local(r->domains, domain, why_r);
 }
 
 /* 1 when domain is $myorigin or local (the "user" key form applies), 0, -1. */
@@ -560,18 +539,13 @@ int resolve_route(struct resolver *r, const char *addr, struct resolve_route *ro
     domain = resolve_domain_norm(raw_domain);
     mem_free(raw_domain);
 
-    /* The class of the domain. */
-    if (*domain == '\0' || (rc = resolve_domain_is_local(r, domain, why_r)) == 1) {
-        route->class = RESOLVE_CLASS_LOCAL;
-        rc = 0;
-    } else if (rc == 0 && (rc = domain_list_match(r->relay_domains, domain, why_r)) == 1) {
-        route->class = RESOLVE_CLASS_RELAY;
-        rc = 0;
-    } else {
-        route->class = RESOLVE_CLASS_DEFAULT;
-    }
+    /* The class of the domain: the same decision as smtpd's relay control. */
+    rc = *domain == '\0' ? DOMAIN_CLASS_LOCAL : domain_class_find(r->domains, domain, why_r);
     if (rc < 0)
         goto fail;
+    route->class = rc == DOMAIN_CLASS_LOCAL   ? RESOLVE_CLASS_LOCAL
+                   : rc == DOMAIN_CLASS_RELAY ? RESOLVE_CLASS_RELAY
+                                              : RESOLVE_CLASS_DEFAULT;
     class_spec = route->class == RESOLVE_CLASS_LOCAL   ? r->local_transport
                  : route->class == RESOLVE_CLASS_RELAY ? r->relay_transport
                                                        : r->default_transport;
@@ -700,22 +674,8 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
     if (*r->default_transport == '\0')
         r->default_transport = (mem_free(r->default_transport), mem_strdup("smtp"));
 
-    r->own_addrs = argv_create(4);
-    if (p->own_addresses != NULL) {
-        struct argv *items = param_list_split(p->own_addresses);
-
-        for (size_t i = 0; i < items->argc; i++) {
-            char canon[SOCK_ADDR_MAX];
-
-            if (mynetworks_normalize_addr(items->argv[i], canon, sizeof(canon)) == 0)
-                argv_add(r->own_addrs, canon);
-        }
-        argv_free(&items);
-    }
-    rc = resolve_domains_open(&r->mydestination, "mydestination", p->mydestination, 0, why_r);
-    if (rc == 0)
-        rc = resolve_domains_open(&r->relay_domains, "relay_domains", p->relay_domains,
-                                  DOMAIN_LIST_PARENT, why_r);
+    rc = domain_class_create(p->mydestination, p->relay_domains, p->own_addresses,
+                             DOMAIN_LIST_STRICT, &r->domains, why_r);
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]) && rc == 0; i++)
         rc = resolve_maps_open(lists[i].m_r, lists[i].param, lists[i].value, why_r);
     if (rc < 0) {
@@ -729,43 +689,10 @@ struct resolver *resolver_create(const struct resolve_params *p, const char **wh
     return r;
 }
 
-/* This host's addresses: loopbacks, interfaces, inet_interfaces (as a list). */
-static char *resolve_own_addresses(void)
-{
-    struct buf *b = buf_create(128);
-    struct ifaddrs *ifs = NULL;
-    struct argv *items;
-
-    buf_puts(b, "127.0.0.1 ::1");
-    if (getifaddrs(&ifs) == 0) {
-        for (struct ifaddrs *ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
-            char text[SOCK_ADDR_MAX];
-            socklen_t len;
-
-            if (ifa->ifa_addr == NULL)
-                continue;
-            if (ifa->ifa_addr->sa_family == AF_INET)
-                len = sizeof(struct sockaddr_in);
-            else if (ifa->ifa_addr->sa_family == AF_INET6)
-                len = sizeof(struct sockaddr_in6);
-            else
-                continue;
-            if (sock_addr_text(ifa->ifa_addr, len, text, sizeof(text), NULL) == 0)
-                buf_printf(b, " %s", text);
-        }
-        freeifaddrs(ifs);
-    }
-    items = config_list("inet_interfaces");
-    for (size_t i = 0; i < items->argc; i++)
-        buf_printf(b, " %s", items->argv[i]);
-    argv_free(&items);
-    return buf_export(&b);
-}
-
 /* The resolver with main.cf's values. */
 struct resolver *resolver_create_from_config(const char **why_r)
 {
-    char *own = resolve_own_addresses();
+    char *own = domain_class_own_addresses();
     struct resolver *r;
     struct resolve_params p = {
         .myhostname = config_str("myhostname"),
@@ -803,9 +730,7 @@ void resolver_free(struct resolver **rp)
 
     if (r == NULL)
         return;
-    domain_list_free(&r->mydestination);
-    domain_list_free(&r->relay_domains);
-    argv_free(&r->own_addrs);
+    domain_class_free(&r->domains);
     maps_free(&r->canonical);
     maps_free(&r->sender_canonical);
     maps_free(&r->recipient_canonical);
@@ -826,8 +751,7 @@ void resolver_free(struct resolver **rp)
 /* Re-open tables that postmap replaced. */
 int resolver_refresh(struct resolver *r, const char **why_r)
 {
-    if (domain_list_refresh(r->mydestination, why_r) < 0 ||
-        domain_list_refresh(r->relay_domains, why_r) < 0 || maps_refresh(r->canonical, why_r) < 0 ||
+    if (domain_class_refresh(r->domains, why_r) < 0 || maps_refresh(r->canonical, why_r) < 0 ||
         maps_refresh(r->sender_canonical, why_r) < 0 ||
         maps_refresh(r->recipient_canonical, why_r) < 0 ||
         maps_refresh(r->virtual_alias, why_r) < 0 || maps_refresh(r->transport, why_r) < 0)

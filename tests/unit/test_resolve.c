@@ -3,7 +3,8 @@
  * myorigin/mydomain, canonical maps (sender, recipient, both; lookup order,
  * extensions, @domain forms, loops), virtual alias expansion (recursion,
  * loop guard, limits, duplicates), the transport decision (mydestination,
- * relay_domains, relayhost, transport_maps forms), and table errors as
+ * relay_domains, relayhost, transport_maps forms), the domain classes that
+ * smtpd and the resolver share (both must agree), and table errors as
  * temporary failures.
  */
 #include "config.h"
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/mail/domain_class.h"
+#include "lib/mail/domain_list.h"
 #include "lib/mail/resolve.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
@@ -478,6 +481,110 @@ static void test_route(void)
     }
 }
 
+/*
+ * The class of a domain: smtpd asks domain_class_find() at RCPT time, the
+ * resolver routes with resolve_route() and resolve_domain_is_local(); all
+ * three must say the same for every domain, or smtpd would accept mail
+ * that qmgr then sends elsewhere (or relay what it should not).
+ */
+static void test_domain_class(void)
+{
+    static const char mydestination[] = "mail.example.com, localhost, !local.blocked.example, "
+                                        ".blocked.example, inline:{ table-local.example=yes }";
+    static const char relay_domains[] =
+        "relay.example, .subs-only.example, [192.0.2.99], "
+        "inline:{ table-relay.example=yes, .dot-relay.example=yes }";
+    static const char own[] = "127.0.0.1 ::1 192.0.2.7 2001:db8::7 not-an-address";
+    /* clang-format off */
+    static const struct {
+        const char *domain;
+        int class;
+    } cases[] = {
+        {"mail.example.com", DOMAIN_CLASS_LOCAL},
+        {"MAIL.Example.COM.", DOMAIN_CLASS_LOCAL},
+        {"sub.mail.example.com", DOMAIN_CLASS_OTHER},  /* no parent matching */
+        {"localhost", DOMAIN_CLASS_LOCAL},
+        {"table-local.example", DOMAIN_CLASS_LOCAL},
+        {"a.table-local.example", DOMAIN_CLASS_OTHER},
+        {"x.blocked.example", DOMAIN_CLASS_LOCAL},
+        {"local.blocked.example", DOMAIN_CLASS_OTHER}, /* negated */
+        {"blocked.example", DOMAIN_CLASS_OTHER},
+        {"[192.0.2.7]", DOMAIN_CLASS_LOCAL},
+        {"[IPv6:2001:DB8:0::7]", DOMAIN_CLASS_LOCAL},
+        {"[127.0.0.1]", DOMAIN_CLASS_LOCAL},
+        {"[192.0.2.8]", DOMAIN_CLASS_OTHER},
+        {"[192.0.2.99]", DOMAIN_CLASS_RELAY},
+        {"[nonsense]", DOMAIN_CLASS_OTHER},
+        {"relay.example", DOMAIN_CLASS_RELAY},
+        {"a.b.Relay.Example", DOMAIN_CLASS_RELAY},       /* parent matching */
+        {"notrelay.example", DOMAIN_CLASS_OTHER},
+        {"subs-only.example", DOMAIN_CLASS_OTHER},
+        {"x.subs-only.example", DOMAIN_CLASS_RELAY},
+        {"table-relay.example", DOMAIN_CLASS_RELAY},
+        {"x.table-relay.example", DOMAIN_CLASS_RELAY},
+        {"x.dot-relay.example", DOMAIN_CLASS_OTHER},     /* parents are looked up as "parent" */
+        {"remote.example", DOMAIN_CLASS_OTHER},
+    };
+    /* clang-format on */
+    static const enum resolve_class route_class[] = {
+        [DOMAIN_CLASS_OTHER] = RESOLVE_CLASS_DEFAULT,
+        [DOMAIN_CLASS_LOCAL] = RESOLVE_CLASS_LOCAL,
+        [DOMAIN_CLASS_RELAY] = RESOLVE_CLASS_RELAY,
+    };
+    struct resolve_params p = base_params();
+    struct domain_class *dc;
+    struct resolver *r;
+    const char *why = NULL;
+
+    p.mydestination = mydestination;
+    p.relay_domains = relay_domains;
+    p.own_addresses = own;
+    r = resolver_create(&p, &why);
+    CHECK(r != NULL);
+    CHECK_INTEQ(domain_class_create(mydestination, relay_domains, own, 0, &dc, &why), 0);
+    if (r == NULL || dc == NULL) {
+        resolver_free(&r);
+        domain_class_free(&dc);
+        return;
+    }
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct buf *addr = buf_create(64);
+        struct resolve_route route;
+        int smtpd_class = domain_class_find(dc, cases[c].domain, &why);
+        int is_local = resolve_domain_is_local(r, cases[c].domain, &why);
+        int rc;
+
+        buf_printf(addr, "joe@%s", cases[c].domain);
+        rc = resolve_route(r, buf_str(addr), &route, &why);
+        if (smtpd_class != cases[c].class || is_local != (cases[c].class == DOMAIN_CLASS_LOCAL) ||
+            rc != 0 || route.class != route_class[cases[c].class]) {
+            fprintf(stderr, "  %s: smtpd %d, local %d, route %s (expected %d)\n", cases[c].domain,
+                    smtpd_class, is_local, rc == 0 ? resolve_class_name(route.class) : why,
+                    cases[c].class);
+            CHECK(0);
+        }
+        resolve_route_clear(&route);
+        buf_free(&addr);
+    }
+    resolver_free(&r);
+    domain_class_free(&dc);
+
+    /* A bad item is a configuration error; a missing table only with DOMAIN_LIST_STRICT. */
+    CHECK_INTEQ(domain_class_create("localhost, bogus:x", "", own, 0, &dc, &why), -1);
+    CHECK(dc == NULL && strstr(why, "mydestination") != NULL);
+    CHECK_INTEQ(domain_class_create("localhost", "hash:/nonexistent/relay", own, DOMAIN_LIST_STRICT,
+                                    &dc, &why),
+                -1);
+    CHECK(dc == NULL && strstr(why, "relay_domains") != NULL);
+    /* Lenient (smtpd): created, and a lookup that reaches the table is an error, never a class. */
+    CHECK_INTEQ(domain_class_create("localhost", "hash:/nonexistent/relay", own, 0, &dc, &why), 0);
+    CHECK_INTEQ(domain_class_find(dc, "localhost", &why), DOMAIN_CLASS_LOCAL);
+    CHECK_INTEQ(domain_class_find(dc, "remote.example", &why), -1);
+    CHECK(strstr(why, "relay_domains") != NULL);
+    CHECK_INTEQ(domain_class_refresh(dc, &why), -1);
+    domain_class_free(&dc);
+}
+
 /* A table that cannot be opened is a temporary error naming the parameter. */
 static void test_table_errors(void)
 {
@@ -561,6 +668,7 @@ int main(void)
     TEST_RUN(test_virtual);
     TEST_RUN(test_recipient);
     TEST_RUN(test_route);
+    TEST_RUN(test_domain_class);
     TEST_RUN(test_table_errors);
     TEST_RUN(test_long_address);
     TEST_RUN(test_split);
