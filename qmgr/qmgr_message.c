@@ -186,6 +186,12 @@ void qmgr_rcpt_final(struct qmgr_rcpt *rc, const struct deliver_result *res)
     slot.attempts++;
     slot.next_retry = 0;
     /*
+     * Sent with no action: the next hop took the DSN request over
+     * (RFC 3461 §4.4), so a success notice is its business, not ours.
+     */
+    if (res->status == DELIVER_SENT && res->action[0] == '\0')
+        slot.flags |= QUEUE_SLOT_NOTIFIED;
+    /*
      * The last recipient of this round: qmgr_message_finish() removes the
      * file (no fdatasync needed, see the top of this file) or, when it
      * keeps the file, synchronizes it first.

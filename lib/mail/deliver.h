@@ -63,7 +63,9 @@
  *                     5 bounced)
  *   s action          RFC 3464 action for a DSN: "delivered" (final
  *                     delivery), "relayed" (handed to a host without DSN),
- *                     "expanded" (alias/list), or "" for failed/delayed
+ *                     "expanded" (alias/list), or "" for failed/delayed;
+ *                     "" with status sent: handed to a host that took the
+ *                     DSN request over, so qmgr sends no success notice
  *   s text            diagnostic for the log and DSN ("delivered to
  *                     maildir", "host mx[192.0.2.1] said: 550 ...")
  *   s relay           who took it: "local", "mx.example[192.0.2.1]:25",

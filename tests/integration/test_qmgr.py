@@ -287,11 +287,13 @@ def test_kill9_qmgr_then_restart_delivers_only_what_is_not_done(qm):
     assert qm.where(qid) == "active"
     pids = qm.qmgr_pids()
     assert len(pids) == 1
-    os.kill(pids[0], signal.SIGKILL)
-    wait_for("qmgr to die", lambda: pids[0] not in qm.qmgr_pids())
     qm.set_control("* sent")
     mark = qm.inst.log_mark()
-    qm.nudge()   # master starts a new qmgr for the nudge
+    os.kill(pids[0], signal.SIGKILL)
+    wait_for("qmgr to die", lambda: pids[0] not in qm.qmgr_pids())
+    # master starts a new qmgr by itself (a wakeup service that died); the
+    # nudge is harmless either way.
+    qm.nudge()
     qm.inst.wait_log(r"re-queued 1 message", since=mark, timeout=30)
     qm.inst.wait_log(r"%s: removed" % qid, since=mark, timeout=30)
     got = by_address(qm.deliveries())
