@@ -5,9 +5,14 @@
  * signals) the process's self-pipe and the signal dispositions it set,
  * which event_loop_free() restores.
  *
- * Design: fds are registered in a table indexed by fd; the poll set is
- * rebuilt each iteration (the loops here watch tens of fds, not tens of
- * thousands). Each registration carries a serial number, so readiness
+ * Design: fds are registered in a table indexed by fd, and listed in a
+ * dense array (each registration knows its place in it, so removal is a
+ * swap with the last). The poll set is rebuilt each iteration from the
+ * dense array only: a process that holds thousands of other descriptors
+ * (qmgr's queue files) but watches a few pays for the few, not for its
+ * highest descriptor number. fds are dispatched in the order of the dense
+ * array (registration order, until a removal moves the last one into the
+ * gap). Each registration carries a serial number, so readiness
  * reported for an fd that a callback removed, or closed and reused, in the
  * same iteration is dropped instead of being delivered to the wrong owner.
  * Timers live in an array sorted latest-first, so the next one to fire is
@@ -39,6 +44,7 @@ struct event_reg {
     event_fd_fn fn;
     void *ctx;
     unsigned long long serial;
+    int pos; /* index in the loop's dense array of registered fds */
 };
 
 struct event_timer {
@@ -60,6 +66,8 @@ struct event_loop {
     struct event_reg *regs; /* indexed by fd */
     int nregs;              /* allocated entries */
     int count;              /* registered fds */
+    int *fds;               /* the registered fds, dense: fds[0 .. count - 1] */
+    size_t fds_size;        /* allocated entries of fds */
     unsigned long long serial;
     struct event_timer *timers; /* sorted latest first */
     size_t ntimers;
@@ -97,6 +105,7 @@ void event_loop_free(struct event_loop **lp)
         event_sig_owner = NULL;
     }
     mem_free(l->regs);
+    mem_free(l->fds);
     mem_free(l->timers);
     mem_free(l);
     *lp = NULL;
@@ -134,8 +143,13 @@ void event_fd_set(struct event_loop *l, int fd, int events, event_fd_fn fn, void
     }
     r = &l->regs[fd];
     if (r->events == 0) {
+        if ((size_t)l->count == l->fds_size) {
+            l->fds_size = l->fds_size ? l->fds_size * 2 : 16;
+            l->fds = mem_realloc_array(l->fds, l->fds_size, sizeof(*l->fds));
+        }
         r->serial = ++l->serial;
-        l->count++;
+        r->pos = l->count;
+        l->fds[l->count++] = fd;
     }
     r->events = events;
     r->fn = fn;
@@ -145,10 +159,16 @@ void event_fd_set(struct event_loop *l, int fd, int events, event_fd_fn fn, void
 /* Stop watching fd (no-op if it is not registered). */
 void event_fd_remove(struct event_loop *l, int fd)
 {
+    int pos, last;
+
     if (fd < 0 || fd >= l->nregs || l->regs[fd].events == 0)
         return;
+    /* The last registered fd takes the removed one's place. */
+    pos = l->regs[fd].pos;
+    last = l->fds[--l->count];
+    l->fds[pos] = last;
+    l->regs[last].pos = pos;
     memset(&l->regs[fd], 0, sizeof(l->regs[fd]));
-    l->count--;
 }
 
 /* True if fd is being watched. */
@@ -349,6 +369,7 @@ int event_loop_run_once(struct event_loop *l, long long max_wait_ms)
         wait = max_wait_ms;
     if (wait > INT_MAX)
         wait = INT_MAX;
+    /* Per call, not kept in the loop: a callback may run the loop again. */
     pfd = mem_alloc_array((size_t)l->count + 1, sizeof(*pfd));
     serial = mem_alloc_array((size_t)l->count + 1, sizeof(*serial));
     if (sigs) {
@@ -356,11 +377,10 @@ int event_loop_run_once(struct event_loop *l, long long max_wait_ms)
         pfd[n].events = POLLIN;
         n++;
     }
-    for (int fd = 0; fd < l->nregs; fd++) {
+    for (int k = 0; k < l->count; k++) {
+        int fd = l->fds[k];
         const struct event_reg *r = &l->regs[fd];
 
-        if (r->events == 0)
-            continue;
         pfd[n].fd = fd;
         pfd[n].events = (short)(((r->events & EVENT_READ) ? POLLIN : 0)
                                 | ((r->events & EVENT_WRITE) ? POLLOUT : 0));

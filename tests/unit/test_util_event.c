@@ -1,6 +1,7 @@
 /*
  * Unit tests for lib/util/event: timer order and cancellation, fd
- * readiness, removal and fd reuse during dispatch, signals through the
+ * readiness, removal and fd reuse during dispatch, many fds registered
+ * and removed in any order (the dense list), signals through the
  * self-pipe (including one that interrupts a long wait), loop stop.
  */
 #include "config.h"
@@ -211,6 +212,60 @@ static void test_fd_removed_during_dispatch(void)
     event_loop_free(&l);
 }
 
+/* Many fds, a high one among them, removed in a scattered order: each ready one is called. */
+static void test_fd_many(void)
+{
+    enum { NP = 40 };
+    struct event_loop *l = event_loop_create();
+    struct fdlog f[NP];
+    int rd[NP], wr[NP];
+    int p[2];
+
+    for (int i = 0; i < NP; i++) {
+        CHECK_INTEQ(pipe(p), 0);
+        rd[i] = p[0];
+        wr[i] = p[1];
+        f[i] = (struct fdlog){l, 0, -1, 0, -1, NULL};
+    }
+    /* One read end far above the others, as in a process with many open files. */
+    CHECK(dup2(rd[NP - 1], 900) == 900);
+    close(rd[NP - 1]);
+    rd[NP - 1] = 900;
+    for (int i = 0; i < NP; i++)
+        event_fd_set(l, rd[i], EVENT_READ, fd_cb, &f[i]);
+    /* Remove every third, from the middle outwards and the first one. */
+    for (int i = 1; i < NP; i += 3)
+        event_fd_remove(l, rd[i]);
+    event_fd_remove(l, rd[0]);
+    for (int i = 0; i < NP; i++)
+        CHECK(event_fd_registered(l, rd[i]) == (i != 0 && i % 3 != 1));
+    /* Every pipe readable: exactly the registered ones are called, each with its own fd. */
+    for (int i = 0; i < NP; i++)
+        CHECK_INTEQ(write(wr[i], "x", 1), 1);
+    CHECK_INTEQ(event_loop_run_once(l, 1000), NP - 1 - (NP + 1) / 3);
+    for (int i = 0; i < NP; i++) {
+        bool reg = i != 0 && i % 3 != 1;
+
+        CHECK_INTEQ(f[i].calls, reg ? 1 : 0);
+        if (reg)
+            CHECK_INTEQ(f[i].last_fd, rd[i]);
+    }
+    /* Register again, modify one, remove all: nothing left to watch. */
+    event_fd_set(l, rd[1], EVENT_READ, fd_cb, &f[1]);
+    event_fd_set(l, rd[2], EVENT_READ | EVENT_WRITE, fd_cb, &f[2]);
+    CHECK(event_fd_registered(l, rd[1]));
+    for (int i = 0; i < NP; i++)
+        event_fd_remove(l, rd[i]);
+    for (int i = 0; i < NP; i++)
+        CHECK(!event_fd_registered(l, rd[i]));
+    CHECK_INTEQ(event_loop_run_once(l, 0), 0);
+    for (int i = 0; i < NP; i++) {
+        close(rd[i]);
+        close(wr[i]);
+    }
+    event_loop_free(&l);
+}
+
 static int sig_calls;
 static int sig_last;
 
@@ -281,6 +336,7 @@ int main(void)
     TEST_RUN(test_idle_wait);
     TEST_RUN(test_fd_readiness);
     TEST_RUN(test_fd_removed_during_dispatch);
+    TEST_RUN(test_fd_many);
     TEST_RUN(test_signals);
     return test_summary();
 }
