@@ -211,6 +211,8 @@ void local_creds_free(struct local_creds **cp);
 int local_creds_getpwnam(const char *name, struct local_creds **c_r, const char **why_r);
 /* The account of uid: 1, 0, -1 as above. */
 int local_creds_getpwuid(uid_t uid, struct local_creds **c_r, const char **why_r);
+/* Found accounts are reused for a minute (local_privs.c); this forgets them. */
+void local_creds_cache_flush(void);
 
 /*
  * Become c (effective ids, supplementary groups) for file access; as

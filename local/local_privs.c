@@ -12,6 +12,13 @@
  * Without root (a test or quickstart instance run by a normal user) there
  * is nothing to switch: only the process's own uid can be used.
  *
+ * Accounts that were found (passwd entry and supplementary groups) are
+ * kept for LOCAL_CREDS_TTL_MS in a small cache: with NSS modules such as
+ * systemd's, one getpwnam plus getgrouplist costs dozens of system calls,
+ * paid for every delivery to the same user otherwise. "Unknown user" and
+ * lookup errors are never cached: a new account is seen at once, and a
+ * bounce is never based on an old answer.
+ *
  * Security: a failure to return to root is fatal (the process would go on
  * with a user's rights, or worse, half of them). The saved set-user-ID stays
  * 0 while a user's rights are in effect, so nothing the user controls runs
@@ -26,11 +33,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/util/clock.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
 #include "local/local.h"
 
 #define LOCAL_GROUPS_MAX 65536
+#define LOCAL_CREDS_TTL_MS 60000 /* how long a found account is reused */
+#define LOCAL_CREDS_CACHE 16     /* accounts kept (by name and by uid) */
+
+struct local_creds_cached {
+    struct local_creds *creds; /* NULL: empty */
+    bool by_name;              /* looked up by name (else by uid) */
+    long long expires_ms;      /* clock_now_ms() */
+};
+
+static struct local_creds_cached local_creds_cache[LOCAL_CREDS_CACHE];
+static unsigned local_creds_cache_next; /* the entry to replace next (round robin) */
 
 static gid_t *local_root_groups; /* root's supplementary groups, to restore */
 static int local_root_ngroups = -1;
@@ -133,16 +152,72 @@ static int local_creds_pw(const char *name, uid_t uid, bool by_name, struct loca
     return -1;
 }
 
+/* A copy of the cached account for name (by_name) or uid, or NULL. */
+static struct local_creds *local_creds_cache_find(const char *name, uid_t uid, bool by_name)
+{
+    long long now = clock_now_ms();
+
+    for (unsigned i = 0; i < LOCAL_CREDS_CACHE; i++) {
+        struct local_creds_cached *e = &local_creds_cache[i];
+
+        if (e->creds == NULL || e->by_name != by_name)
+            continue;
+        if (by_name ? strcmp(e->creds->name, name) != 0 : e->creds->uid != uid)
+            continue;
+        if (now >= e->expires_ms) {
+            local_creds_free(&e->creds);
+            return NULL;
+        }
+        return local_creds_dup(e->creds);
+    }
+    return NULL;
+}
+
+/* Keep a copy of c, found by name or by uid. */
+static void local_creds_cache_add(const struct local_creds *c, bool by_name)
+{
+    struct local_creds_cached *e = &local_creds_cache[local_creds_cache_next];
+
+    local_creds_cache_next = (local_creds_cache_next + 1) % LOCAL_CREDS_CACHE;
+    local_creds_free(&e->creds);
+    e->creds = local_creds_dup(c);
+    e->by_name = by_name;
+    e->expires_ms = clock_now_ms() + LOCAL_CREDS_TTL_MS;
+}
+
+/* A lookup through the cache. */
+static int local_creds_cached_pw(const char *name, uid_t uid, bool by_name,
+                                 struct local_creds **c_r, const char **why_r)
+{
+    int r;
+
+    /* A name that getpwnam would not match as is (it is exact) is simply not found here. */
+    if ((*c_r = local_creds_cache_find(name, uid, by_name)) != NULL)
+        return 1;
+    r = local_creds_pw(name, uid, by_name, c_r, why_r);
+    /* Cached only under the exact key asked for (NSS may match names loosely). */
+    if (r == 1 && (!by_name || strcmp((*c_r)->name, name) == 0) && (by_name || (*c_r)->uid == uid))
+        local_creds_cache_add(*c_r, by_name);
+    return r;
+}
+
 /* The passwd account called name: 1, 0 unknown, -1 error. */
 int local_creds_getpwnam(const char *name, struct local_creds **c_r, const char **why_r)
 {
-    return local_creds_pw(name, 0, true, c_r, why_r);
+    return local_creds_cached_pw(name, 0, true, c_r, why_r);
 }
 
 /* The passwd account of uid: 1, 0 unknown, -1 error. */
 int local_creds_getpwuid(uid_t uid, struct local_creds **c_r, const char **why_r)
 {
-    return local_creds_pw(NULL, uid, false, c_r, why_r);
+    return local_creds_cached_pw(NULL, uid, false, c_r, why_r);
+}
+
+/* Forget every cached account (tests; a process that wants fresh answers). */
+void local_creds_cache_flush(void)
+{
+    for (unsigned i = 0; i < LOCAL_CREDS_CACHE; i++)
+        local_creds_free(&local_creds_cache[i].creds);
 }
 
 /* True when the process runs as root and can take on other identities. */
