@@ -6,7 +6,10 @@
  * sequence of maildir(5): tmp/ with O_EXCL, write, fsync, link() into new/
  * (link, unlike rename, never replaces an existing name), unlink the tmp/
  * name, fsync new/. Any failure before the end removes what was created, so
- * a failed delivery leaves nothing behind to be read twice.
+ * a failed delivery leaves nothing behind to be read twice. The maildir's
+ * directories are made only when the file cannot be created in tmp/ (or
+ * linked into new/) because one is missing: a delivery into an existing
+ * maildir costs no walk of the path from the root.
  *
  * Security: files are created with O_EXCL|O_NOFOLLOW and mode 0600,
  * directories with mode 0700; folder names are checked (no '/', no empty
@@ -319,6 +322,7 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts, const str
     const char *why;
     off_t limit = 0, used;
     int fd = -1, linked = 0, tries, ret = -1, saved;
+    bool created = false;
 
     if (opts == NULL)
         opts = &no_opts;
@@ -327,9 +331,15 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts, const str
         if (maildir_folder_create(path, opts->folder, err_r) < 0)
             goto out;
         buf_printf(dir, "%s/.%s", path, opts->folder);
-    } else {
+        created = true;
+    } else if (opts->size_limit > 0) {
+        /* The size is counted first, in directories that must exist. */
         if (maildir_create(path, err_r) < 0)
             goto out;
+        buf_set(dir, path);
+        created = true;
+    } else {
+        /* Made below, when tmp/ or new/ turns out to be missing. */
         buf_set(dir, path);
     }
     if (opts->size_limit > 0) {
@@ -359,6 +369,14 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts, const str
         buf_printf(tmp, "/tmp/%s", buf_str(base));
         if ((fd = safe_create(buf_str(tmp), O_WRONLY, 0600, &why)) >= 0)
             break;
+        if (errno == ENOENT && !created) {
+            /* A new maildir (or one that lost a directory): make it, then try again. */
+            if (maildir_create(path, err_r) < 0)
+                goto out;
+            created = true;
+            tries--;
+            continue;
+        }
         if (errno != EEXIST || tries + 1 >= MAILDIR_NAME_TRIES) {
             store_err_why(err_r, errno, why);
             goto out;
@@ -388,7 +406,22 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts, const str
     buf_set(new_path, buf_str(dir));
     buf_printf(new_path, "/new/%s,S=%lld,W=%lld", buf_str(base), (long long)store_write_size(w),
                (long long)(store_write_size(w) + store_write_lf_count(w)));
-    if ((linked = maildir_link(buf_str(tmp), buf_str(new_path), err_r)) < 0) {
+    linked = maildir_link(buf_str(tmp), buf_str(new_path), err_r);
+    if (linked < 0 && !created) {
+        struct stat st;
+        struct buf *new_dir = buf_create(buf_len(dir) + 8);
+
+        /* tmp/ was there but new/ may not be: make what is missing, link again. */
+        buf_set(new_dir, buf_str(dir));
+        buf_puts(new_dir, "/new");
+        if (stat(buf_str(new_dir), &st) < 0 && errno == ENOENT) {
+            if (maildir_create(path, err_r) == 0)
+                linked = maildir_link(buf_str(tmp), buf_str(new_path), err_r);
+            created = true;
+        }
+        buf_free(&new_dir);
+    }
+    if (linked < 0) {
         linked = 0;
         goto out;
     }

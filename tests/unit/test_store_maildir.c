@@ -190,6 +190,32 @@ static void test_deliver_exact(void)
     CHECK_INTEQ(maildir_deliver(md, &opts, &msg, NULL, &err), 0);
     snprintf(path, sizeof(path), "%s/new", md);
     CHECK_INTEQ(count_dir(path), 2);
+
+    /* A maildir that lost new/ (tmp/ still there) gets it back, and the message. */
+    snprintf(path, sizeof(path), "%s/new", md);
+    for (DIR *d = opendir(path); d != NULL; d = NULL) {
+        struct dirent *de;
+
+        while ((de = readdir(d)) != NULL) {
+            char f[1400];
+
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+            unlink(f);
+        }
+        closedir(d);
+    }
+    CHECK_INTEQ(rmdir(path), 0);
+    CHECK_INTEQ(maildir_deliver(md, &opts, &msg, NULL, &err), 0);
+    CHECK_INTEQ(count_dir(path), 1);
+    snprintf(path, sizeof(path), "%s/tmp", md);
+    CHECK_INTEQ(count_dir(path), 0);
+    /* And one that lost tmp/. */
+    CHECK_INTEQ(rmdir(path), 0);
+    CHECK_INTEQ(maildir_deliver(md, &opts, &msg, NULL, &err), 0);
+    snprintf(path, sizeof(path), "%s/new", md);
+    CHECK_INTEQ(count_dir(path), 2);
     buf_free(&b);
     buf_free(&name);
     buf_free(&expect);
