@@ -263,10 +263,11 @@ static bool postel_group_alive(pid_t pgid)
 static void postel_owner_ids(const struct postel_ids *ids, enum postel_owner owner, uid_t *uid_r,
                              gid_t *gid_r)
 {
+    /* Root unless told otherwise: an unknown owner can never widen access. */
+    *uid_r = 0;
+    *gid_r = 0;
     switch (owner) {
     case POSTEL_OWN_ROOT:
-        *uid_r = 0;
-        *gid_r = 0;
         break;
     case POSTEL_OWN_MAIL:
         *uid_r = ids->mail_uid;
