@@ -13,6 +13,12 @@
  * continuation lines. Values are trimmed, continuation lines are joined with
  * one space. The last definition of a name wins.
  *
+ * Per-transport parameters (param.h): "<service>_<suffix>" for a service
+ * of master.cf and a suffix of param_suffix_table is a parameter of its
+ * own, typed and checked like its generic parameter, whose value it has
+ * unless main.cf or -o sets it. The same name for a service that
+ * master.cf does not have is an unknown parameter.
+ *
  * Expansion: $name, ${name}, $(name), ${name?text} (text when name is not
  * empty), ${name:text} (text when name is empty), the Postfix 3 forms
  * ${name?{text}}, ${name:{text}} and ${name?{text1}:{text2}}, and $$ for a
@@ -39,6 +45,7 @@
 #include <unistd.h>
 
 #include "lib/mail/config.h"
+#include "lib/mail/mastercf.h"
 #include "lib/mail/param.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
@@ -63,6 +70,8 @@ struct config_ent {
     bool expanding;              /* recursion guard */
     bool in_order;               /* already listed in set->order */
     char *expanded;              /* cache of the expanded value */
+    struct param_def tdef;       /* a per-transport parameter's definition (def points here) */
+    char *tdef_default;          /* its default text, "$<generic>" */
 };
 
 /* A complete configuration. */
@@ -76,6 +85,7 @@ struct config_set {
     char *file;                 /* <dir>/main.cf, or NULL */
     struct argv *graveyard;     /* dropped caches: returned pointers stay valid */
     char *mydomain, *mynetworks; /* defaults that depend on other values */
+    struct argv *services;      /* the service names of master.cf */
     bool quiet;                 /* re-checking after -o: warnings were given already */
 };
 
@@ -143,6 +153,7 @@ static struct config_set *config_set_create(const char *dir)
     s->user_size = 64;
     s->user = mem_alloc_array(s->user_size, sizeof(*s->user));
     s->graveyard = argv_create(8);
+    s->services = argv_create(16);
     if (dir != NULL) {
         struct buf *b = buf_create(100);
 
@@ -159,6 +170,7 @@ static void config_ent_clear(struct config_ent *e)
     MEM_FREE(&e->name);
     MEM_FREE(&e->raw);
     MEM_FREE(&e->expanded);
+    MEM_FREE(&e->tdef_default);
 }
 
 /* Free a set and everything in it. */
@@ -184,6 +196,7 @@ static void config_set_free(struct config_set **sp)
     mem_free(s->mydomain);
     mem_free(s->mynetworks);
     argv_free(&s->graveyard);
+    argv_free(&s->services);
     mem_free(s);
     *sp = NULL;
 }
@@ -213,6 +226,35 @@ static void config_user_grow(struct config_set *s)
     mem_free(old);
 }
 
+/*
+ * A new user-defined entry "<service>_<suffix>" for a master.cf service
+ * becomes a per-transport parameter: the definition of its generic
+ * parameter, with its own name and the default "$<generic>".
+ */
+static void config_transport_init(struct config_set *s, struct config_ent *e)
+{
+    size_t len;
+    const struct param_def *g = param_transport_generic(e->name, &len);
+    struct buf *def;
+
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < s->services->argc; i++) {
+        const char *service = s->services->argv[i];
+
+        if (strlen(service) == len && strncmp(service, e->name, len) == 0) {
+            def = buf_create(64);
+            buf_printf(def, "$%s", g->name);
+            e->tdef_default = buf_export(&def);
+            e->tdef = *g;
+            e->tdef.name = e->name;
+            e->tdef.def = e->tdef_default;
+            e->def = &e->tdef;
+            return;
+        }
+    }
+}
+
 /* The entry for name, or NULL; with create, a user-defined entry is made. */
 static struct config_ent *config_lookup(struct config_set *s, const char *name, bool create)
 {
@@ -229,6 +271,7 @@ static struct config_ent *config_lookup(struct config_set *s, const char *name, 
         }
         *slot = mem_alloc(sizeof(**slot));
         (*slot)->name = mem_strdup(name);
+        config_transport_init(s, *slot);
         s->user_count++;
     }
     return *slot;
@@ -909,21 +952,31 @@ static struct config_set *config_build(const char *dir, const char *file, const 
         mem_free(s->file);
         s->file = mem_strdup(file);
     }
-    if (text != NULL && config_parse(s, s->file ? s->file : "main.cf", text, len, why_r) < 0) {
-        config_set_free(&s);
-        return NULL;
-    }
-    config_apply_overrides(s);
     if (dir != NULL) {
-        /* master.cf -o values may reference names defined only in main.cf. */
+        /*
+         * master.cf -o values may reference names defined only in main.cf,
+         * and its service names make per-transport parameters known. A
+         * master.cf that does not parse is master's to report: no services.
+         */
         struct buf *path = buf_create(100);
+        struct mastercf *cf;
         const char *why;
 
         buf_printf(path, "%s/master.cf", dir);
         if (config_load_file(buf_str(path), CONFIG_FILE_MAX, &master_text, &master_len, &why) < 0)
             master_text = NULL;
+        cf = master_text != NULL ? mastercf_parse(master_text, buf_str(path), &why) : NULL;
+        for (size_t i = 0; cf != NULL && i < cf->count; i++)
+            argv_add(s->services, cf->entries[i].service);
+        mastercf_free(&cf);
         buf_free(&path);
     }
+    if (text != NULL && config_parse(s, s->file ? s->file : "main.cf", text, len, why_r) < 0) {
+        mem_free(master_text);
+        config_set_free(&s);
+        return NULL;
+    }
+    config_apply_overrides(s);
     if (config_set_check(s, master_text, why_r) < 0) {
         mem_free(master_text);
         config_set_free(&s);
@@ -1043,20 +1096,28 @@ int config_override(const char *name, const char *value, const char **why_r)
     return 0;
 }
 
-/* The table entry's current entry; a name outside the table is a bug. */
+/*
+ * The entry a getter reads: a table parameter, or a per-transport one
+ * (its own entry when main.cf or -o set it for a master.cf service, else
+ * its generic parameter's). Any other name is a bug.
+ */
 static struct config_ent *config_known(const char *name)
 {
+    struct config_set *s = config_current();
     const struct param_def *p = param_find(name);
+    struct config_ent *e;
 
+    if (p == NULL && (p = param_transport_generic(name, NULL)) != NULL &&
+        (e = config_lookup(s, name, false)) != NULL && e->def != NULL)
+        return e;
     if (p == NULL)
         msg_panic("config: \"%s\" is not in the parameter table", name);
-    return &config_current()->known[param_index(p)];
+    return &s->known[param_index(p)];
 }
 
-/* Expanded value of a table parameter. */
-const char *config_str(const char *name)
+/* The expanded value of a getter's entry. */
+static const char *config_known_str(const char *name, struct config_ent *e)
 {
-    struct config_ent *e = config_known(name);
     const char *value, *why;
 
     if (config_ent_value(config_cur, e, 0, &value, &why) < 0)
@@ -1064,16 +1125,23 @@ const char *config_str(const char *name)
     return value;
 }
 
-/* Parse helpers shared by the typed getters: the value was checked at read time. */
-static void config_type_check(const char *name, enum param_type type)
+/* Expanded value of a table parameter. */
+const char *config_str(const char *name)
 {
-    const struct param_def *p = param_find(name);
+    return config_known_str(name, config_known(name));
+}
 
-    if (p == NULL)
-        msg_panic("config: \"%s\" is not in the parameter table", name);
-    if (p->type != type)
-        msg_panic("config: %s is a %s, not a %s", name, param_type_name(p->type),
+/* The value of a typed getter's parameter: it was checked at read time. */
+static const char *config_typed(const char *name, enum param_type type, char *unit_r)
+{
+    struct config_ent *e = config_known(name);
+
+    if (e->def->type != type)
+        msg_panic("config: %s is a %s, not a %s", name, param_type_name(e->def->type),
                   param_type_name(type));
+    if (unit_r != NULL)
+        *unit_r = e->def->unit;
+    return config_known_str(name, e);
 }
 
 /* Integer parameter. */
@@ -1082,8 +1150,7 @@ long long config_int(const char *name)
     long long n;
     const char *why;
 
-    config_type_check(name, PARAM_INT);
-    if (param_parse_int(config_str(name), &n, &why) < 0)
+    if (param_parse_int(config_typed(name, PARAM_INT, NULL), &n, &why) < 0)
         msg_panic("config_int %s: %s", name, why);
     return n;
 }
@@ -1094,8 +1161,7 @@ bool config_bool(const char *name)
     bool b;
     const char *why;
 
-    config_type_check(name, PARAM_BOOL);
-    if (param_parse_bool(config_str(name), &b, &why) < 0)
+    if (param_parse_bool(config_typed(name, PARAM_BOOL, NULL), &b, &why) < 0)
         msg_panic("config_bool %s: %s", name, why);
     return b;
 }
@@ -1104,10 +1170,11 @@ bool config_bool(const char *name)
 long long config_time(const char *name)
 {
     long long n;
-    const char *why;
+    const char *why, *value;
+    char unit;
 
-    config_type_check(name, PARAM_TIME);
-    if (param_parse_time(config_str(name), param_find(name)->unit, &n, &why) < 0)
+    value = config_typed(name, PARAM_TIME, &unit);
+    if (param_parse_time(value, unit, &n, &why) < 0)
         msg_panic("config_time %s: %s", name, why);
     return n;
 }
@@ -1118,8 +1185,7 @@ long long config_size(const char *name)
     long long n;
     const char *why;
 
-    config_type_check(name, PARAM_SIZE);
-    if (param_parse_size(config_str(name), &n, &why) < 0)
+    if (param_parse_size(config_typed(name, PARAM_SIZE, NULL), &n, &why) < 0)
         msg_panic("config_size %s: %s", name, why);
     return n;
 }

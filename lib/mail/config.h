@@ -8,6 +8,9 @@
  * ${name:text} (text if name is empty), with a guard against recursion.
  * An unknown name is a warning naming file and line; a value that does not
  * fit its type or range is an error naming file, line and the allowed range.
+ * "<service>_<suffix>" for a master.cf service and a suffix of
+ * param_suffix_table (relay_destination_recipient_limit) is known, typed
+ * like its generic parameter (param.h).
  *
  * Precedence: -o overrides (config_override) > main.cf > table default.
  */
@@ -41,7 +44,11 @@ int config_read(const char *dir, const char **why_r);
 /* -o name=value: checked like main.cf. Returns 0 or -1 with *why_r. */
 int config_override(const char *name, const char *value, const char **why_r);
 
-/* Typed, expanded access. The name must be in the table (else msg_panic). */
+/*
+ * Typed, expanded access. The name must be in the table, or be a
+ * per-transport name "<service>_<suffix>" (param.h; the value of its
+ * generic parameter unless set for a master.cf service), else msg_panic.
+ */
 const char *config_str(const char *name);      /* expanded text */
 long long config_int(const char *name);
 bool config_bool(const char *name);            /* yes/no, true/false, on/off, 1/0 */

@@ -371,6 +371,19 @@ const struct param_def param_table[] = {
 
 const size_t param_count = sizeof(param_table) / sizeof(param_table[0]);
 
+/*
+ * The suffixes of per-transport parameters "<service>_<suffix>" (postel.conf.5,
+ * PER-TRANSPORT PARAMETERS; tests/unit/test_paramdoc checks that the page
+ * lists exactly these). Each takes its type, range and default from its
+ * generic parameter.
+ */
+const struct param_suffix param_suffix_table[] = {
+    {"destination_concurrency_limit", "default_destination_concurrency_limit"},
+    {"destination_recipient_limit", "default_destination_recipient_limit"},
+};
+
+const size_t param_suffix_count = sizeof(param_suffix_table) / sizeof(param_suffix_table[0]);
+
 static const struct param_def **param_index_sorted;
 
 /* qsort/bsearch comparison by name. */
@@ -402,6 +415,10 @@ static void param_init(void)
     for (size_t i = 1; i < param_count; i++)
         if (strcmp(param_index_sorted[i - 1]->name, param_index_sorted[i]->name) == 0)
             msg_panic("param table: duplicate parameter \"%s\"", param_index_sorted[i]->name);
+    for (size_t i = 0; i < param_suffix_count; i++)
+        if (param_find(param_suffix_table[i].generic) == NULL)
+            msg_panic("param suffix table: %s: no parameter %s", param_suffix_table[i].suffix,
+                      param_suffix_table[i].generic);
 }
 
 /* The parameter called name, or NULL. */
@@ -414,6 +431,26 @@ const struct param_def *param_find(const char *name)
     param_init();
     found = bsearch(&kp, param_index_sorted, param_count, sizeof(*param_index_sorted), param_cmp);
     return found ? *found : NULL;
+}
+
+/* The generic parameter of a per-transport name "<service>_<suffix>", or NULL. */
+const struct param_def *param_transport_generic(const char *name, size_t *service_len_r)
+{
+    size_t len = strlen(name);
+
+    if (param_find(name) != NULL)
+        return NULL;
+    for (size_t i = 0; i < param_suffix_count; i++) {
+        size_t slen = strlen(param_suffix_table[i].suffix);
+
+        if (len > slen + 1 && name[len - slen - 1] == '_' &&
+            strcmp(name + len - slen, param_suffix_table[i].suffix) == 0) {
+            if (service_len_r != NULL)
+                *service_len_r = len - slen - 1;
+            return param_find(param_suffix_table[i].generic);
+        }
+    }
+    return NULL;
 }
 
 /* The i-th parameter in name order. */

@@ -57,6 +57,30 @@ struct param_def {
 extern const struct param_def param_table[];
 extern const size_t param_count;
 
+/*
+ * Per-transport parameters, as in Postfix: "<service>_<suffix>" for each
+ * master.cf service and each suffix of this table (next to param_table in
+ * param.c), such as relay_destination_recipient_limit. One has the type,
+ * range and unit of its generic parameter and the default "$<generic>".
+ * Names that are table parameters themselves (local_destination_...) are
+ * table parameters, with their own defaults.
+ */
+struct param_suffix {
+    const char *suffix;  /* "destination_recipient_limit" */
+    const char *generic; /* "default_destination_recipient_limit" */
+};
+
+extern const struct param_suffix param_suffix_table[];
+extern const size_t param_suffix_count;
+
+/*
+ * The generic parameter of name when it is "<service>_<suffix>" with a
+ * suffix of the table (any non-empty service; not a table parameter
+ * itself), with *service_len_r (may be NULL) = the length of <service>.
+ * NULL otherwise.
+ */
+const struct param_def *param_transport_generic(const char *name, size_t *service_len_r);
+
 /* The i-th parameter in name order, 0 <= i < param_count. */
 const struct param_def *param_sorted(size_t i);
 

@@ -1,6 +1,7 @@
 /*
  * Unit tests for lib/mail/param.c and lib/mail/config.c: main.cf syntax,
- * $name expansion, type and range checks, warnings, reload and overrides.
+ * $name expansion, type and range checks, warnings, per-transport
+ * parameters, reload and overrides.
  * Every case writes a real main.cf into a fresh temporary directory.
  */
 #include "config.h"
@@ -598,6 +599,84 @@ static void test_unknown_names(void)
     config_reset();
 }
 
+/* Remove master.cf from the test directory. */
+static void remove_master_cf(void)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "%s/master.cf", test_dir);
+    unlink(path);
+}
+
+/* <service>_<suffix>: known for master.cf services, typed like the generic parameter. */
+static void test_per_transport(void)
+{
+    static const char master_cf[] = "smtp inet n - n - - smtpd\n"
+                                    "relay unix - - n - - smtp\n"
+                                    "  -o syslog_name=postel/$relay_tag\n"
+                                    "local unix - n n - - local\n"
+                                    "slow unix - - n - 5 smtp\n";
+    const char *why = NULL;
+
+    write_file("master.cf", master_cf, strlen(master_cf));
+    load_ok("relay_destination_recipient_limit = 7\n"
+            "slow_destination_concurrency_limit = $slow_limit\n"
+            "slow_limit = 3\n"
+            "nosuch_destination_recipient_limit = 9\n"
+            "relay_unknown_suffix = 1\n"
+            "default_destination_concurrency_limit = 11\n");
+    CHECK_WARNED("warning: DIR/main.cf, line 4: unknown parameter "
+                 "\"nosuch_destination_recipient_limit\"\n"
+                 "warning: DIR/main.cf, line 5: unknown parameter \"relay_unknown_suffix\"\n");
+    CHECK_INTEQ(config_int("relay_destination_recipient_limit"), 7);
+    CHECK_INTEQ(config_int("slow_destination_concurrency_limit"), 3);
+    /* Not set: the generic parameter's value (default "$<generic>"). */
+    CHECK_INTEQ(config_int("relay_destination_concurrency_limit"), 11);
+    CHECK_INTEQ(config_int("smtp_destination_recipient_limit"), 50);
+    CHECK_STREQ(config_str("smtp_destination_recipient_limit"), "50");
+    /* Table parameters keep their own defaults. */
+    CHECK_INTEQ(config_int("local_destination_concurrency_limit"), 2);
+    CHECK_INTEQ(config_int("local_destination_recipient_limit"), 1);
+    /* A service that master.cf does not have: set but unknown, so the generic value. */
+    CHECK_INTEQ(config_int("nosuch_destination_recipient_limit"), 50);
+    CHECK_STREQ(config_raw("nosuch_destination_recipient_limit"), "9");
+
+    /* Values are checked with the generic parameter's type and range. */
+    CHECK_ERR("relay_destination_recipient_limit = 0\n",
+              "DIR/main.cf, line 1: parameter \"relay_destination_recipient_limit\": bad value "
+              "\"0\" (expected integer in range 1..1000)");
+    CHECK_ERR("x = many\nslow_destination_concurrency_limit = $x\n",
+              "DIR/main.cf, line 2: parameter \"slow_destination_concurrency_limit\": bad value "
+              "\"many\" (expected integer in range 1..10000)");
+    CHECK_ERR("nosuch_destination_recipient_limit = many\n", "(no error)");
+
+    /* -o works the same way. */
+    load_ok("");
+    CHECK_INTEQ(config_override("relay_destination_concurrency_limit", "4", &why), 0);
+    CHECK_INTEQ(config_int("relay_destination_concurrency_limit"), 4);
+    CHECK_INTEQ(config_override("relay_destination_concurrency_limit", "x", &why), -1);
+    CHECK(strstr(why, "relay_destination_concurrency_limit") != NULL);
+    CHECK_INTEQ(config_int("relay_destination_concurrency_limit"), 4);
+    CHECK_WARNED("");
+
+    /* Without master.cf there are no services: unknown. */
+    remove_master_cf();
+    load_ok("relay_destination_recipient_limit = 7\n");
+    CHECK_WARNED("warning: DIR/main.cf, line 1: unknown parameter "
+                 "\"relay_destination_recipient_limit\"\n");
+    CHECK_INTEQ(config_int("relay_destination_recipient_limit"), 50);
+
+    /* The suffix table names existing parameters; a suffix alone is no name. */
+    for (size_t i = 0; i < param_suffix_count; i++)
+        CHECK(param_find(param_suffix_table[i].generic) != NULL);
+    CHECK(param_transport_generic("destination_recipient_limit", NULL) == NULL);
+    CHECK(param_transport_generic("_destination_recipient_limit", NULL) == NULL);
+    CHECK(param_transport_generic("local_destination_recipient_limit", NULL) == NULL);
+    CHECK(param_transport_generic("x_destination_recipient_limit", NULL) ==
+          param_find("default_destination_recipient_limit"));
+    config_reset();
+}
+
 /* ---------------------------------------------------------------- values */
 
 static void test_bad_values(void)
@@ -782,6 +861,7 @@ int main(void)
     TEST_RUN(test_deep_nesting);
     TEST_RUN(test_undefined_reference);
     TEST_RUN(test_unknown_names);
+    TEST_RUN(test_per_transport);
     TEST_RUN(test_bad_values);
     TEST_RUN(test_long_bad_value_quoted_bounded);
     TEST_RUN(test_reload_keeps_old);

@@ -35,6 +35,12 @@ static struct doc_entry *docs;
 static size_t doc_count;
 static char doc_path[4096];
 
+/* The per-transport forms of the page: ".TP" tags "\fIservice\fB_<suffix>\fR (default: ...)". */
+#define SUFFIX_SECTION ".SS Per-transport parameters"
+#define SUFFIX_LEAD "\\fIservice\\fB_"
+static struct doc_entry *suffix_docs;
+static size_t suffix_doc_count;
+
 /* Undo the roff escapes used in defaults: \(dq \- \e \&. */
 static char *unescape(const char *text)
 {
@@ -59,6 +65,30 @@ static char *unescape(const char *text)
     return buf_export(&b);
 }
 
+/* Record one per-transport form: text is "<suffix>\fR (default: \fB$<generic>\fR)". */
+static void add_suffix_doc(const char *text, int lineno)
+{
+    static const char mid[] = "\\fR (default: \\fB$";
+    static const char tail[] = "\\fR)";
+    const char *m = strstr(text, mid);
+    size_t len = strlen(text);
+
+    suffix_docs = mem_realloc_array(suffix_docs, suffix_doc_count + 1, sizeof(*suffix_docs));
+    suffix_docs[suffix_doc_count].line = lineno;
+    suffix_docs[suffix_doc_count].matched = false;
+    if (m == NULL || len < strlen(tail) || strcmp(text + len - strlen(tail), tail) != 0) {
+        /* Not the expected shape: shown as is, so that it matches nothing. */
+        suffix_docs[suffix_doc_count].name = mem_strdup(text);
+        suffix_docs[suffix_doc_count].def = mem_strdup("");
+    } else {
+        const char *g = m + strlen(mid);
+
+        suffix_docs[suffix_doc_count].name = mem_strndup(text, (size_t)(m - text));
+        suffix_docs[suffix_doc_count].def = mem_strndup(g, (size_t)(text + len - strlen(tail) - g));
+    }
+    suffix_doc_count++;
+}
+
 /* Read the manual page and collect its ".SS name (default: ...)" entries. */
 static int load_docs(void)
 {
@@ -77,11 +107,19 @@ static int load_docs(void)
             return -1;
         }
     }
+    bool in_suffixes = false, after_tp = false;
+
     while (fgets(line, sizeof(line), fp) != NULL) {
         char *name, *def, *end;
 
         lineno++;
         line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, ".SS ", 4) == 0 || strncmp(line, ".SH ", 4) == 0)
+            in_suffixes = strcmp(line, SUFFIX_SECTION) == 0;
+        /* In that section, each form is the tag line of a .TP. */
+        if (in_suffixes && after_tp && strncmp(line, SUFFIX_LEAD, strlen(SUFFIX_LEAD)) == 0)
+            add_suffix_doc(line + strlen(SUFFIX_LEAD), lineno);
+        after_tp = strcmp(line, ".TP") == 0;
         if (strncmp(line, ".SS ", 4) != 0)
             continue;
         name = line + 4;
@@ -170,6 +208,40 @@ static void test_no_duplicates_sorted(void)
         }
 }
 
+/* The per-transport section lists exactly param_suffix_table, with the generic defaults. */
+static void test_suffixes_documented(void)
+{
+    CHECK(suffix_doc_count > 0);
+    for (size_t i = 0; i < param_suffix_count; i++) {
+        const struct param_suffix *sx = &param_suffix_table[i];
+        bool found = false;
+
+        for (size_t k = 0; k < suffix_doc_count; k++) {
+            if (strcmp(suffix_docs[k].name, sx->suffix) != 0)
+                continue;
+            found = true;
+            suffix_docs[k].matched = true;
+            if (strcmp(suffix_docs[k].def, sx->generic) != 0) {
+                fprintf(stderr, "  %s, line %d: service_%s: the page says default \"$%s\", "
+                        "param.c says \"$%s\"\n", doc_path, suffix_docs[k].line, sx->suffix,
+                        suffix_docs[k].def, sx->generic);
+                CHECK(0);
+            }
+        }
+        if (!found) {
+            fprintf(stderr, "  %s: per-transport suffix \"%s\" is in lib/mail/param.c but not in "
+                    "\"%s\"\n", doc_path, sx->suffix, SUFFIX_SECTION);
+            CHECK(0);
+        }
+    }
+    for (size_t k = 0; k < suffix_doc_count; k++)
+        if (!suffix_docs[k].matched) {
+            fprintf(stderr, "  %s, line %d: \"%s\" is documented but not a suffix in "
+                    "lib/mail/param.c\n", doc_path, suffix_docs[k].line, suffix_docs[k].name);
+            CHECK(0);
+        }
+}
+
 int main(void)
 {
     if (load_docs() < 0) {
@@ -180,11 +252,17 @@ int main(void)
     TEST_RUN(test_every_entry_is_a_parameter);
     TEST_RUN(test_defaults_agree);
     TEST_RUN(test_no_duplicates_sorted);
+    TEST_RUN(test_suffixes_documented);
     for (size_t k = 0; k < doc_count; k++) {
         mem_free(docs[k].name);
         mem_free(docs[k].def);
     }
     mem_free(docs);
+    for (size_t k = 0; k < suffix_doc_count; k++) {
+        mem_free(suffix_docs[k].name);
+        mem_free(suffix_docs[k].def);
+    }
+    mem_free(suffix_docs);
     config_reset();
     return test_summary();
 }
