@@ -41,27 +41,19 @@ static struct qmgr_list qmgr_transports = {&qmgr_transports, &qmgr_transports};
 struct argv *qmgr_maxproc_names;
 int *qmgr_maxproc_values;
 
-/* A per-transport integer parameter "<name>_<suffix>" from main.cf, or def. */
+/*
+ * A per-transport limit "<name>_<suffix>" (param.h): its value when it is
+ * a table parameter or main.cf sets it, else def (the local_ or default_
+ * limit).
+ */
 static int qmgr_transport_param(const char *name, const char *suffix, int def)
 {
     struct buf *pname = buf_create(64);
-    const char *raw;
     long long v = def;
 
     buf_printf(pname, "%s_%s", name, suffix);
-    if (param_find(buf_str(pname)) != NULL) {
+    if (param_find(buf_str(pname)) != NULL || config_is_set(buf_str(pname)))
         v = config_int(buf_str(pname));
-    } else if ((raw = config_raw(buf_str(pname))) != NULL) {
-        char *text = config_expand(raw);
-        const char *why;
-
-        if (param_parse_int(text, &v, &why) < 0 || v < 1 || v > 100000) {
-            msg_warn("%s = %s: %s; using %d", buf_str(pname), text, why ? why : "out of range",
-                     def);
-            v = def;
-        }
-        mem_free(text);
-    }
     buf_free(&pname);
     return (int)v;
 }
