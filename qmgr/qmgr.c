@@ -231,7 +231,8 @@ static void qmgr_scan_arm(void);
  */
 static void qmgr_scan_run(void *ctx)
 {
-    int budget = QMGR_SCAN_BATCH;
+    /* With deliveries in flight, one file per round: their results come first. */
+    int budget = qmgr_deliver_count() > 0 ? 1 : QMGR_SCAN_BATCH;
     long long deadline = qmgr_now_us() + QMGR_SCAN_SLICE_US;
 
     (void)ctx;

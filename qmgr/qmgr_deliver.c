@@ -358,7 +358,23 @@ void qmgr_deliver_start(struct qmgr_queue *q, struct qmgr_rcpt **rcpts, size_t c
     deliver_request_format(req, d->out);
     deliver_request_free(&req);
     d->parser = attr_parser_create(NULL);
-    event_fd_set(event_server_loop(), d->fd, EVENT_WRITE, qmgr_deliver_event, d);
+    /*
+     * The agent usually accepts at once: send the request now rather than
+     * one event loop round later. Anything not sent (or an error) is left
+     * to qmgr_deliver_event(), which reports errors.
+     */
+    {
+        ssize_t n = send(d->fd, buf_str(d->out), buf_len(d->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0)
+            d->out_off = (size_t)n;
+    }
+    if (d->out_off == buf_len(d->out)) {
+        buf_free(&d->out);
+        event_fd_set(event_server_loop(), d->fd, EVENT_READ, qmgr_deliver_event, d);
+    } else {
+        event_fd_set(event_server_loop(), d->fd, EVENT_WRITE, qmgr_deliver_event, d);
+    }
     qmgr_deliver_progress(d);
     msg_debug("%s: delivery to %s:%s, %zu recipient(s)", d->msg->id, t->name, q->nexthop, count);
 }
