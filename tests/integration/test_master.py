@@ -1,9 +1,9 @@
 """Integration tests of master(8) and the daemon skeleton, driven through the
 test-only echod service (tests/integration/echod.c).
 
-Each test builds a throw-away instance (main.cf, master.cf, queue and daemon
-directories) and runs the build tree's master on free loopback ports. Every
-wait is bounded: the helpers poll with a deadline.
+Each test runs the build tree's master in the foreground on a throw-away
+instance (instance.py) whose master.cf has an echod service on a free
+loopback port. Every wait is bounded: the helpers poll with a deadline.
 
 Environment: POSTEL_BUILD_DIR names the build tree (default <repo>/build).
 """
@@ -12,20 +12,17 @@ import os
 import pwd
 import re
 import signal
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("POSTEL_BUILD_DIR", os.path.join(REPO, "build"))
+from instance import MASTER_CF_HEADER, SOURCE_DIR, Instance, free_port, proc_alive, wait_for
+
+BUILD = os.path.abspath(os.environ.get("POSTEL_BUILD_DIR") or os.path.join(SOURCE_DIR, "build"))
 MASTER = os.path.join(BUILD, "master", "master")
 ECHOD = os.path.join(BUILD, "tests", "integration", "echod")
-POSTMAP = os.path.join(BUILD, "tools", "postmap")
-TEST_USER = "postel-test"
 
 GREETING = re.compile(
     rb"^echod (\S+) pid=(\d+) uid=(\d+) gid=(\d+) groups=([\d,]*)\r\n$")
@@ -33,52 +30,6 @@ GREETING = re.compile(
 pytestmark = pytest.mark.skipif(
     not (os.access(MASTER, os.X_OK) and os.access(ECHOD, os.X_OK)),
     reason="master or echod not built in %s (set POSTEL_BUILD_DIR)" % BUILD)
-
-
-def wait_for(what, predicate, timeout=5.0, interval=0.02):
-    """Poll predicate until it returns a true value or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_exists(pid):
-    """True when pid is a live (non-zombie) process."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def proc_children(ppid):
-    """Live processes whose parent is ppid."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid and fields[0] != "Z":
-            kids.append(int(entry))
-    return kids
 
 
 def proc_status(pid):
@@ -138,169 +89,52 @@ class Client:
             pass
 
 
-class Instance:
-    """A throw-away Postel instance directory and its master process."""
-
-    def __init__(self, top):
-        self.top = top
-        self.conf = os.path.join(top, "conf")
-        self.queue = os.path.join(top, "queue")
-        self.data = os.path.join(top, "data")
-        self.libexec = os.path.join(top, "libexec")
-        self.maillog = os.path.join(top, "maillog")
-        self.stderr_path = os.path.join(top, "master.stderr")
-        for d in (self.conf, self.queue, self.data, self.libexec):
-            os.makedirs(d, exist_ok=True)
-        os.symlink(MASTER, os.path.join(self.libexec, "master"))
-        os.symlink(ECHOD, os.path.join(self.libexec, "echod"))
-        # The same program under this name runs on the event-driven skeleton.
-        os.symlink(ECHOD, os.path.join(self.libexec, "echoev"))
-        self.port = free_port()
-        self.root = os.geteuid() == 0
-        self.proc = None
-        self.known_pids = set()
-        self.write_main()
-        self.write_master("%d inet n - n - 3 echod" % self.port)
-
-    def main_cf_text(self, extra=""):
-        text = ("queue_directory = %s\n"
-                "data_directory = %s\n"
-                "daemon_directory = %s\n"
-                "maillog_file = %s\n"
-                "inet_interfaces = 127.0.0.1\n"
-                "inet_protocols = ipv4\n"
-                "service_throttle_time = 1s\n"
-                "import_environment = POSTEL_CONFIG_DIR TZ LANG=C ASAN_OPTIONS "
-                "UBSAN_OPTIONS LSAN_OPTIONS\n"
-                % (self.queue, self.data, self.libexec, self.maillog))
-        if self.root:
-            text += "mail_owner = %s\n" % TEST_USER
-        return text + extra
-
-    def write_main(self, extra=""):
-        with open(os.path.join(self.conf, "main.cf"), "w") as f:
-            f.write(self.main_cf_text(extra))
-
-    def write_master(self, *lines):
-        with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write("# service type private unpriv chroot wakeup maxproc command\n")
-            for line in lines:
-                f.write(line + "\n")
-
-    @property
-    def pid_file(self):
-        return os.path.join(self.queue, "pid", "master.pid")
-
-    def log(self):
-        try:
-            with open(self.maillog, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, pattern, timeout=5.0, start=0):
-        """Wait until the maillog (from offset start) matches pattern; returns the match."""
-        rx = re.compile(pattern)
-        return wait_for("log line /%s/\n--- log ---\n%s" % (pattern, self.log()),
-                        lambda: rx.search(self.log()[start:]), timeout)
-
-    def run_master(self, *args, timeout=10):
-        """Run master to completion (it must exit by itself)."""
-        return subprocess.run([MASTER, "-c", self.conf] + list(args), capture_output=True,
-                              text=True, timeout=timeout)
-
-    def start(self):
-        """Start master in the foreground and wait until it is up."""
-        self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([MASTER, "-c", self.conf, "-f"], stdin=subprocess.DEVNULL,
-                                     stdout=self.stderr, stderr=self.stderr)
-        wait_for("master start-up (log: %s)" % self.log(),
-                 lambda: self.proc.poll() is not None or "daemon started" in self.log())
-        assert self.proc.poll() is None, "master exited: %s" % self.read_stderr()
-        return self.proc
-
-    def read_stderr(self):
-        with open(self.stderr_path) as f:
-            return f.read()
-
-    def children(self):
-        kids = proc_children(self.proc.pid) if self.proc else []
-        self.known_pids.update(kids)
-        return kids
-
-    def client(self, **kw):
-        c = Client(port=self.port, **kw)
-        return c
-
-    def greet(self):
-        """Connect, read the greeting, return (client, greeting)."""
-        c = self.client()
-        g = c.greeting()
-        self.known_pids.add(g["pid"])
-        return c, g
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def stop(self):
-        """SIGTERM master and wait (bounded) for it; returns its exit status."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.children()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-            raise
-
-    def cleanup(self):
-        try:
-            self.stop()
-        finally:
-            for pid in self.known_pids:
-                if proc_exists(pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+def echod_instance(tmp_path, build_dir):
+    """An instance with an echod service (maxproc 3) on a free port (inst.port); the same
+    program also runs as echoev, on the event-driven skeleton."""
+    port = free_port()
+    inst = Instance(tmp_path / "inst", build_dir, daemons=["master", "echod"],
+                    master_cf=["%d inet n - n - 3 echod" % port])
+    inst.port = port
+    os.symlink(ECHOD, os.path.join(inst.libexec, "echoev"))
+    # The queue and data directories as master finds them without "postel check" (run_master).
+    os.makedirs(inst.spool, exist_ok=True)
+    os.makedirs(inst.data, exist_ok=True)
+    return inst
 
 
-def ensure_test_user():
-    """The unprivileged test user (root only); created when absent."""
-    try:
-        return pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", TEST_USER], check=True,
-                       capture_output=True)
-        return pwd.getpwnam(TEST_USER)
+def master_cf_line(n):
+    """The line number in master.cf of the n-th line (from 1) that a test gives."""
+    return len(MASTER_CF_HEADER.splitlines()) + n
+
+
+def run_master(inst, *args, timeout=10):
+    """Run master on inst to completion (it must exit by itself)."""
+    return subprocess.run([MASTER, "-c", inst.etc] + list(args), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def greet(inst):
+    """Connect, read the greeting, return (client, greeting); the process is remembered
+    for the clean-up."""
+    c = Client(port=inst.port)
+    g = c.greeting()
+    inst.children()
+    return c, g
 
 
 @pytest.fixture
-def inst(tmp_path):
-    if os.geteuid() == 0:
-        ensure_test_user()
-        # Services run as the test user: the instance must be reachable for it.
-        top = tempfile.mkdtemp(prefix="postel-master-", dir="/tmp")
-        os.chmod(top, 0o755)
-    else:
-        top = str(tmp_path)
-    i = Instance(top)
+def inst(tmp_path, build_dir):
+    i = echod_instance(tmp_path, build_dir)
     yield i
-    try:
-        i.cleanup()
-    finally:
-        if top != str(tmp_path):
-            shutil.rmtree(top, ignore_errors=True)
+    i.stop()
 
 
 # --------------------------------------------------------------- basics
 
 def test_greeting_and_echo(inst):
-    inst.start()
-    c, g = inst.greet()
+    inst.start(foreground=True)
+    c, g = greet(inst)
     assert g["service"] == str(inst.port)
     assert g["pid"] in inst.children()
     assert c.ask("hello world") == "hello world"
@@ -310,24 +144,24 @@ def test_greeting_and_echo(inst):
     if not inst.root:
         assert g["uid"] == os.geteuid()
         user = pwd.getpwuid(os.geteuid()).pw_name
-        assert "running as non-root user %s: all services run as that user" % user in inst.log()
+        assert "running as non-root user %s: all services run as that user" % user in inst.log_text()
     assert re.search(r"postel/master\[%d\]: daemon started -- version \S+, configuration %s"
-                     % (inst.proc.pid, re.escape(inst.conf)), inst.log())
+                     % (inst.proc.pid, re.escape(inst.etc)), inst.log_text())
     assert int(open(inst.pid_file).read()) == inst.proc.pid
 
 
 def test_maxproc_limit(inst):
-    inst.write_master("%d inet n - n - 3 echod" % inst.port)
-    inst.start()
+    inst.set_master_cf(["%d inet n - n - 3 echod" % inst.port])
+    inst.start(foreground=True)
     clients = []
     pids = set()
     for _ in range(3):
-        c, g = inst.greet()
+        c, g = greet(inst)
         clients.append(c)
         pids.add(g["pid"])
     assert len(pids) == 3, "three busy clients need three processes"
     # A fourth client is queued by the kernel, but no fourth process starts.
-    extra = inst.client()
+    extra = Client(port=inst.port)
     with pytest.raises(socket.timeout):
         extra.readline(timeout=1.0)
     kids = inst.children()
@@ -343,14 +177,14 @@ def test_maxproc_limit(inst):
 
 
 def test_sleep_holds_process_busy(inst):
-    inst.write_master("%d inet n - n - 2 echod" % inst.port)
-    inst.start()
-    a, ga = inst.greet()
-    b, gb = inst.greet()
+    inst.set_master_cf(["%d inet n - n - 2 echod" % inst.port])
+    inst.start(foreground=True)
+    a, ga = greet(inst)
+    b, gb = greet(inst)
     assert ga["pid"] != gb["pid"]
     a.sock.sendall(b"sleep 1\r\n")
     b.close()
-    c, gc = inst.greet()           # b's process is free again
+    c, gc = greet(inst)           # b's process is free again
     assert gc["pid"] == gb["pid"]
     assert a.readline(timeout=5) == b"slept\r\n"
     a.close()
@@ -358,74 +192,74 @@ def test_sleep_holds_process_busy(inst):
 
 
 def test_max_use_and_max_idle(inst):
-    inst.write_master("%d inet n - n - 1 echod -o max_use=2 -o max_idle=1s" % inst.port)
-    inst.start()
+    inst.set_master_cf(["%d inet n - n - 1 echod -o max_use=2 -o max_idle=1s" % inst.port])
+    inst.start(foreground=True)
     seen = []
     for _ in range(3):
-        c, g = inst.greet()
+        c, g = greet(inst)
         assert c.ask("quit") == "bye"
         c.close()
         seen.append(g["pid"])
     assert seen[0] == seen[1], "one process serves max_use = 2 clients"
     assert seen[2] != seen[1], "a new process after max_use"
-    wait_for("idle process exit (max_idle 1s)", lambda: not proc_exists(seen[2]), timeout=5)
+    wait_for("idle process exit (max_idle 1s)", lambda: not proc_alive(seen[2]), timeout=5)
     wait_for("no children", lambda: inst.children() == [], timeout=3)
-    c, g = inst.greet()            # and master starts a new one on demand
+    c, g = greet(inst)            # and master starts a new one on demand
     c.close()
 
 
 # --------------------------------------------------------------- failures
 
 def test_killed_child_is_logged_and_replaced(inst):
-    inst.start()
-    c, g = inst.greet()
+    inst.start(foreground=True)
+    c, g = greet(inst)
     c.close()
     os.kill(g["pid"], signal.SIGKILL)
     inst.wait_log(r"warning: process %s pid %d killed by signal 9"
                   % (re.escape(os.path.join(inst.libexec, "echod")), g["pid"]))
-    c2, g2 = inst.greet()
+    c2, g2 = greet(inst)
     assert g2["pid"] != g["pid"]
     assert c2.ask("ping") == "ping"
     c2.close()
 
 
 def test_crash_is_logged(inst):
-    inst.start()
-    c, g = inst.greet()
+    inst.start(foreground=True)
+    c, g = greet(inst)
     c.sock.sendall(b"crash\r\n")
     inst.wait_log(r"pid %d killed by signal 6" % g["pid"])
     c.close()
-    c2, g2 = inst.greet()
+    c2, g2 = greet(inst)
     assert g2["pid"] != g["pid"]
     c2.close()
 
 
 def test_watchdog_ends_stuck_process(inst):
-    inst.write_master("%d inet n - n - 3 echod -o daemon_timeout=1s" % inst.port)
-    inst.start()
-    c, g = inst.greet()
+    inst.set_master_cf(["%d inet n - n - 3 echod -o daemon_timeout=1s" % inst.port])
+    inst.start(foreground=True)
+    c, g = greet(inst)
     c.sock.sendall(b"sleep 5\r\n")
     inst.wait_log(r"pid %d exit status 75 \(watchdog timeout\)" % g["pid"], timeout=5)
     c.close()
 
 
 def test_bad_command_throttles(inst):
-    inst.write_master("%d inet n - n - 3 no-such-daemon" % inst.port)
-    inst.start()
-    c = inst.client()
+    inst.set_master_cf(["%d inet n - n - 3 no-such-daemon" % inst.port])
+    inst.start(foreground=True)
+    c = Client(port=inst.port)
     inst.wait_log(r"no-such-daemon: bad command startup -- throttling")
-    first = inst.log().count("bad command startup")
+    first = inst.log_text().count("bad command startup")
     # service_throttle_time = 1s: master retries later, not in a tight loop.
     inst.wait_log(r"(?s)bad command startup.*bad command startup", timeout=5)
-    assert inst.log().count("bad command startup") <= first + 2
+    assert inst.log_text().count("bad command startup") <= first + 2
     assert inst.proc.poll() is None
     c.close()
 
 
 def test_unknown_table_type_is_echods_business(inst):
-    inst.write_master("%d inet n - n - 3 echod -T nosuchtype:/x" % inst.port)
-    inst.start()
-    c = inst.client()
+    inst.set_master_cf(["%d inet n - n - 3 echod -T nosuchtype:/x" % inst.port])
+    inst.start(foreground=True)
+    c = Client(port=inst.port)
     inst.wait_log(r"postel/echod\[\d+\]: fatal: open table nosuchtype:/x")
     inst.wait_log(r"echod: bad command startup -- throttling")
     assert inst.proc.poll() is None
@@ -435,15 +269,15 @@ def test_unknown_table_type_is_echods_business(inst):
 # --------------------------------------------------------------- reload
 
 def test_reload_new_port(inst):
-    inst.start()
+    inst.start(foreground=True)
     old = inst.port
-    c, g = inst.greet()
+    c, g = greet(inst)
     c.close()
     new = free_port()
-    inst.write_master("%d inet n - n - 3 echod" % new)
-    mark = len(inst.log())
-    inst.signal(signal.SIGHUP)
-    inst.wait_log(r"reload -- version \S+, configuration", start=mark)
+    inst.set_master_cf(["%d inet n - n - 3 echod" % new])
+    mark = len(inst.log_text())
+    inst.proc.send_signal(signal.SIGHUP)
+    inst.wait_log(r"reload -- version \S+, configuration", since=mark)
     c2 = Client(port=new)
     g2 = c2.greeting()
     assert g2["service"] == str(new)
@@ -457,44 +291,44 @@ def test_reload_new_port(inst):
             return True
     wait_for("old port closed", refused)
     # The idle process of the old generation has left.
-    wait_for("old process exit", lambda: not proc_exists(g["pid"]))
+    wait_for("old process exit", lambda: not proc_alive(g["pid"]))
 
 
 def test_reload_keeps_busy_client_and_changes_maxproc(inst):
-    inst.write_master("%d inet n - n - 1 echod" % inst.port)
-    inst.start()
-    busy, g = inst.greet()
-    inst.write_master("%d inet n - n - 2 echod" % inst.port)
-    mark = len(inst.log())
-    inst.signal(signal.SIGHUP)
-    inst.wait_log(r"reload --", start=mark)
+    inst.set_master_cf(["%d inet n - n - 1 echod" % inst.port])
+    inst.start(foreground=True)
+    busy, g = greet(inst)
+    inst.set_master_cf(["%d inet n - n - 2 echod" % inst.port])
+    mark = len(inst.log_text())
+    inst.proc.send_signal(signal.SIGHUP)
+    inst.wait_log(r"reload --", since=mark)
     # The old-generation process finishes its client undisturbed...
     assert busy.ask("still there") == "still there"
     # ...while the new generation serves with the new limit: two at once.
-    a, ga = inst.greet()
-    b, gb = inst.greet()
+    a, ga = greet(inst)
+    b, gb = greet(inst)
     assert len({g["pid"], ga["pid"], gb["pid"]}) == 3
     busy.close()
-    wait_for("old process exit", lambda: not proc_exists(g["pid"]))
+    wait_for("old process exit", lambda: not proc_alive(g["pid"]))
     a.close()
     b.close()
 
 
 def test_reload_with_bad_main_cf_keeps_running(inst):
-    inst.start()
-    c, g = inst.greet()
+    inst.start(foreground=True)
+    c, g = greet(inst)
     assert c.ask("quit") == "bye"
     c.close()
-    with open(os.path.join(inst.conf, "main.cf"), "a") as f:
+    with open(os.path.join(inst.etc, "main.cf"), "a") as f:
         f.write("this is not a parameter line\n")
-    mark = len(inst.log())
-    inst.signal(signal.SIGHUP)
+    mark = len(inst.log_text())
+    inst.proc.send_signal(signal.SIGHUP)
     m = inst.wait_log(r"error: reload failed: .*main\.cf, line \d+.*keeping the running "
-                      r"configuration", start=mark)
+                      r"configuration", since=mark)
     assert m
     # The running generation keeps serving (a new process would read the
     # broken main.cf itself and fail, as it would without any reload).
-    c, g2 = inst.greet()
+    c, g2 = greet(inst)
     assert g2["pid"] == g["pid"]
     assert c.ask("ping") == "ping"
     c.close()
@@ -502,74 +336,74 @@ def test_reload_with_bad_main_cf_keeps_running(inst):
 
 
 def test_reload_with_bad_master_cf_keeps_running(inst):
-    inst.start()
-    inst.write_master("%d inet n - n -" % free_port())
-    mark = len(inst.log())
-    inst.signal(signal.SIGHUP)
-    inst.wait_log(r"error: reload failed: .*master\.cf, line 2", start=mark)
-    c, g = inst.greet()
+    inst.start(foreground=True)
+    inst.set_master_cf(["%d inet n - n -" % free_port()])
+    mark = len(inst.log_text())
+    inst.proc.send_signal(signal.SIGHUP)
+    inst.wait_log(r"error: reload failed: .*master\.cf, line %d" % master_cf_line(1), since=mark)
+    c, g = greet(inst)
     c.close()
 
 
 # --------------------------------------------------------------- one master, stop
 
 def test_second_master_refuses(inst):
-    inst.start()
-    r = inst.run_master("-f")
+    inst.start(foreground=True)
+    r = run_master(inst, "-f")
     assert r.returncode != 0
     assert "the Postel mail system is already running (pid %d)" % inst.proc.pid in r.stderr
-    assert inst.run_master("-t").returncode == 1
+    assert run_master(inst, "-t").returncode == 1
     # The first master is unharmed.
-    c, g = inst.greet()
+    c, g = greet(inst)
     c.close()
     assert os.path.exists(inst.pid_file)
 
 
 def test_sigterm_stops_everything(inst):
-    inst.start()
-    held = [inst.greet()[0] for _ in range(2)]
+    inst.start(foreground=True)
+    held = [greet(inst)[0] for _ in range(2)]
     kids = inst.children()
     assert len(kids) == 2
-    assert inst.stop() == 0
+    assert inst.stop() == []
+    assert inst.proc.returncode == 0
     for pid in kids:
-        assert not proc_exists(pid), "process %d left behind" % pid
-    assert "terminating on signal 15" in inst.log()
+        assert not proc_alive(pid), "process %d left behind" % pid
+    assert "terminating on signal 15" in inst.log_text()
     assert not os.path.exists(inst.pid_file)
-    assert inst.run_master("-t").returncode == 0
+    assert run_master(inst, "-t").returncode == 0
     for c in held:
         c.close()
 
 
 def test_children_leave_when_master_dies(inst):
-    inst.start()
-    busy, gb = inst.greet()
-    idle, gi = inst.greet()
+    inst.start(foreground=True)
+    busy, gb = greet(inst)
+    idle, gi = greet(inst)
     assert gi["pid"] != gb["pid"]
     assert idle.ask("quit") == "bye"
     idle.close()
     inst.proc.kill()
     inst.proc.wait(timeout=5)
     # The idle process sees its status socket close and leaves at once...
-    wait_for("idle child exit", lambda: not proc_exists(gi["pid"]))
+    wait_for("idle child exit", lambda: not proc_alive(gi["pid"]))
     # ...the busy one finishes its client first.
     assert busy.ask("ping") == "ping"
     busy.close()
-    wait_for("busy child exit", lambda: not proc_exists(gb["pid"]))
+    wait_for("busy child exit", lambda: not proc_alive(gb["pid"]))
 
 
 def test_daemon_mode(inst):
-    r = inst.run_master()
+    r = run_master(inst)
     assert r.returncode == 0, r.stderr
     pid = int(open(inst.pid_file).read())
-    inst.known_pids.add(pid)
     try:
-        assert proc_exists(pid)
-        assert inst.run_master("-t").returncode == 1
-        c, g = inst.greet()
+        assert proc_alive(pid)
+        assert run_master(inst, "-t").returncode == 1
+        c, g = greet(inst)
         c.close()
     finally:
         os.kill(pid, signal.SIGTERM)
-    wait_for("daemon exit", lambda: not proc_exists(pid), timeout=8)
+    wait_for("daemon exit", lambda: not proc_alive(pid), timeout=8)
     wait_for("pid file removal", lambda: not os.path.exists(inst.pid_file))
 
 
@@ -577,16 +411,16 @@ def test_daemon_mode_reports_startup_failure(inst):
     blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     blocker.bind(("127.0.0.1", inst.port))
     blocker.listen(1)
-    inst.write_master("qmgr unix n - n - 1 echod", "%d inet n - n - 3 echod" % inst.port)
+    inst.set_master_cf(["qmgr unix n - n - 1 echod", "%d inet n - n - 3 echod" % inst.port])
     try:
-        r = inst.run_master()
+        r = run_master(inst)
     finally:
         blocker.close()
     assert r.returncode == 1
-    assert re.search(r"master\.cf, line 3: service %d: .*Address already in use" % inst.port,
-                     r.stderr), r.stderr
+    assert re.search(r"master\.cf, line %d: service %d: .*Address already in use"
+                     % (master_cf_line(2), inst.port), r.stderr), r.stderr
     assert not os.path.exists(inst.pid_file)
-    assert os.listdir(os.path.join(inst.queue, "private")) == []
+    assert os.listdir(os.path.join(inst.spool, "private")) == []
 
 
 # --------------------------------------------------------------- bad configuration
@@ -594,62 +428,64 @@ def test_daemon_mode_reports_startup_failure(inst):
 def assert_nothing_left(inst):
     assert not os.path.exists(inst.pid_file)
     for d in ("private", "public"):
-        p = os.path.join(inst.queue, d)
+        p = os.path.join(inst.spool, d)
         assert not os.path.exists(p) or os.listdir(p) == []
 
 
 def test_bad_main_cf(inst):
-    inst.write_main("garbage line without equals\n")
-    inst.write_master("qmgr unix n - n - 1 echod", "%d inet n - n - 3 echod" % inst.port)
-    r = inst.run_master("-f")
+    inst.set_master_cf(["qmgr unix n - n - 1 echod", "%d inet n - n - 3 echod" % inst.port])
+    with open(os.path.join(inst.etc, "main.cf"), "a") as f:
+        f.write("garbage line without equals\n")
+    r = run_master(inst, "-f")
     assert r.returncode != 0
     assert re.search(r"main\.cf, line \d+", r.stderr), r.stderr
     assert_nothing_left(inst)
 
 
 def test_bad_master_cf(inst):
-    inst.write_master("qmgr unix n - n - 1 echod", "%d inet n - n" % inst.port)
-    r = inst.run_master("-f")
+    inst.set_master_cf(["qmgr unix n - n - 1 echod", "%d inet n - n" % inst.port])
+    r = run_master(inst, "-f")
     assert r.returncode != 0
-    assert re.search(r"master\.cf, line 3", r.stderr), r.stderr
+    assert re.search(r"master\.cf, line %d" % master_cf_line(2), r.stderr), r.stderr
     assert_nothing_left(inst)
 
 
 def test_bad_service_port(inst):
-    inst.write_master("qmgr unix n - n - 1 echod", "no-such-port-name inet n - n - 3 echod")
-    r = inst.run_master("-f")
+    inst.set_master_cf(["qmgr unix n - n - 1 echod", "no-such-port-name inet n - n - 3 echod"])
+    r = run_master(inst, "-f")
     assert r.returncode != 0
-    assert re.search(r"master\.cf, line 3: service no-such-port-name: .*unknown service name",
-                     r.stderr), r.stderr
+    assert re.search(r"master\.cf, line %d: service no-such-port-name: .*unknown service name"
+                     % master_cf_line(2), r.stderr), r.stderr
     assert_nothing_left(inst)
 
 
 # --------------------------------------------------------------- unix services, wakeup
 
 def test_unix_service_and_wakeup(inst):
-    inst.write_master("%d inet n - n - 3 echod" % inst.port,
+    inst.set_master_cf(["%d inet n - n - 3 echod" % inst.port,
                       "echow unix n - n 1 1 echod -W",
-                      "echou unix - - n - 2 echod")
-    inst.start()
+                      "echou unix - - n - 2 echod"])
+    inst.start(foreground=True)
     inst.wait_log(r"postel/echod\[\d+\]: wakeup from master", timeout=5)
-    wake = os.path.join(inst.queue, "public", "echow")
-    path = os.path.join(inst.queue, "private", "echou")
+    wake = os.path.join(inst.spool, "public", "echow")
+    path = os.path.join(inst.spool, "private", "echou")
     c = Client(path=path)
     g = c.greeting()
     assert g["service"] == "echou"
     assert c.ask("ping") == "ping"
     c.close()
-    assert oct(os.stat(os.path.join(inst.queue, "private")).st_mode & 0o777) == "0o700"
-    assert inst.stop() == 0
+    assert oct(os.stat(os.path.join(inst.spool, "private")).st_mode & 0o777) == "0o700"
+    assert inst.stop() == []
+    assert inst.proc.returncode == 0
     assert not os.path.exists(path) and not os.path.exists(wake)
 
 
 # --------------------------------------------------------------- event-driven skeleton
 
 def test_event_server_serves_many_clients_in_one_process(inst):
-    inst.write_master("%d inet n - n - 1 echoev -o max_idle=1s" % inst.port)
-    inst.start()
-    clients = [inst.greet() for _ in range(4)]
+    inst.set_master_cf(["%d inet n - n - 1 echoev -o max_idle=1s" % inst.port])
+    inst.start(foreground=True)
+    clients = [greet(inst) for _ in range(4)]
     assert len({g["pid"] for _, g in clients}) == 1, "one process, four clients"
     for i, (c, _) in enumerate(clients):
         assert c.ask("hello %d" % i) == "hello %d" % i
@@ -658,32 +494,32 @@ def test_event_server_serves_many_clients_in_one_process(inst):
         c.close()
     pid = clients[0][1]["pid"]
     # No clients left: max_idle (1s) ends the process.
-    wait_for("idle event server exit", lambda: not proc_exists(pid), timeout=5)
-    c, g = inst.greet()
+    wait_for("idle event server exit", lambda: not proc_alive(pid), timeout=5)
+    c, g = greet(inst)
     assert g["pid"] != pid
     c.close()
 
 
 def test_event_server_trigger_and_reload(inst):
-    inst.write_master("%d inet n - n - 3 echod" % inst.port,
+    inst.set_master_cf(["%d inet n - n - 3 echod" % inst.port,
                       "trig unix n - n 1 1 echoev -W",
-                      "trigf fifo n - n 1 1 echoev -W")
-    inst.start()
+                      "trigf fifo n - n 1 1 echoev -W"])
+    inst.start(foreground=True)
     inst.wait_log(r"(?s)(postel/echoev\[\d+\]: wakeup from master.*){2}")
     # A local client's trigger bytes arrive too.
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(os.path.join(inst.queue, "public", "trig"))
+    s.connect(os.path.join(inst.spool, "public", "trig"))
     s.sendall(b"WW")
     s.close()
     inst.wait_log(r"(?s)(wakeup from master.*){4}")
     pids = [p for p in inst.children()]
     assert len(pids) == 2, "one process each for the unix and the fifo service"
     # Reload: the resident process of the old generation leaves at once.
-    mark = len(inst.log())
-    inst.signal(signal.SIGHUP)
-    inst.wait_log(r"reload --", start=mark)
+    mark = len(inst.log_text())
+    inst.proc.send_signal(signal.SIGHUP)
+    inst.wait_log(r"reload --", since=mark)
     for pid in pids:
-        wait_for("old trigger process exit", lambda: not proc_exists(pid))
+        wait_for("old trigger process exit", lambda: not proc_alive(pid))
 
 
 # --------------------------------------------------------------- tables
@@ -702,7 +538,7 @@ def table_type():
 
 
 def test_table_rebuilt_by_postmap(inst):
-    if not os.access(POSTMAP, os.X_OK):
+    if not os.access(inst.tool("postmap"), os.X_OK):
         pytest.skip("tools/postmap is not built yet in %s" % BUILD)
     kind = table_type()
     if kind is None:
@@ -710,18 +546,16 @@ def test_table_rebuilt_by_postmap(inst):
     table = os.path.join(inst.data, "echo_table")
     with open(table, "w") as f:
         f.write("Key1 value-one\n")
-    subprocess.run([POSTMAP, "-c", inst.conf, "%s:%s" % (kind, table)], check=True,
-                   capture_output=True, timeout=10)
-    inst.write_master("%d inet n - n - 3 echod -T %s:%s" % (inst.port, kind, table))
-    inst.start()
-    c, g = inst.greet()
+    inst.postmap("%s:%s" % (kind, table), check=True, timeout=10)
+    inst.set_master_cf(["%d inet n - n - 3 echod -T %s:%s" % (inst.port, kind, table)])
+    inst.start(foreground=True)
+    c, g = greet(inst)
     assert c.ask("lookup key1") == "found value-one"
     assert c.ask("lookup KEY1") == "found value-one"
     assert c.ask("lookup nope") == "notfound"
     with open(table, "w") as f:
         f.write("key1 value-two\nkey2 second\n")
-    subprocess.run([POSTMAP, "-c", inst.conf, "%s:%s" % (kind, table)], check=True,
-                   capture_output=True, timeout=10)
+    inst.postmap("%s:%s" % (kind, table), check=True, timeout=10)
     # The same process, the same connection, sees the rebuilt table.
     assert c.ask("lookup key1") == "found value-two"
     assert c.ask("lookup key2") == "found second"
@@ -733,9 +567,9 @@ def test_table_rebuilt_by_postmap(inst):
 def test_root_drops_privileges(inst):
     if os.geteuid() != 0:
         pytest.skip("privilege drop needs root")
-    pw = pwd.getpwnam(TEST_USER)
-    inst.start()
-    c, g = inst.greet()
+    pw = pwd.getpwnam(inst.mail_owner)
+    inst.start(foreground=True)
+    c, g = greet(inst)
     assert (g["uid"], g["gid"], g["groups"]) == (pw.pw_uid, pw.pw_gid, [pw.pw_gid])
     st = proc_status(g["pid"])
     assert st["Uid"].split() == [str(pw.pw_uid)] * 4
@@ -748,8 +582,8 @@ def test_root_drops_privileges(inst):
 def test_root_unpriv_n_keeps_root(inst):
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    inst.write_master("%d inet n n n - 3 echod" % inst.port)
-    inst.start()
-    c, g = inst.greet()
+    inst.set_master_cf(["%d inet n n n - 3 echod" % inst.port])
+    inst.start(foreground=True)
+    c, g = greet(inst)
     assert g["uid"] == 0
     c.close()
