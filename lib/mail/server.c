@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "lib/mail/config.h"
@@ -253,14 +252,9 @@ void server_init(int argc, char **argv, const struct server_options *opts, struc
     logfile = config_str("maillog_file");
     if (*logfile && msg_logfile_open(logfile, &why) < 0)
         msg_fatal("open maillog_file %s: %s", logfile, why);
-    /* Connect to syslog now: after a chroot /dev/log is out of reach. */
-    {
-        static char ident[80];
-
-        snprintf(ident, sizeof(ident), "postel/%s", program);
-        openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
-    }
     msg_init(program, MSG_TO_SYSLOG | (args->debug ? MSG_TO_STDERR : 0));
+    /* Connect to syslog now: after a chroot /dev/log is out of reach. */
+    msg_syslog_open();
     server_check_fds(args);
 
     if (root && args->unpriv) {

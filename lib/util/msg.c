@@ -27,7 +27,7 @@ static char msg_ident[64] = "postel";   /* "postel/smtpd" for syslog */
 static char msg_short[64] = "postel";   /* "smtpd" for stderr */
 static int msg_flags = MSG_TO_STDERR;
 static int msg_logfd = -1;
-static bool msg_syslog_open;
+static bool msg_syslog_is_open;
 static int msg_depth;
 static void (*msg_cleanup)(void);
 static void (*msg_hook)(enum msg_level, const char *);
@@ -50,9 +50,9 @@ void msg_init(const char *service, int flags)
 
     snprintf(msg_short, sizeof(msg_short), "%s", base);
     snprintf(msg_ident, sizeof(msg_ident), "postel/%s", base);
-    if (msg_syslog_open) {
+    if (msg_syslog_is_open) {
         closelog();
-        msg_syslog_open = false;
+        msg_syslog_is_open = false;
     }
     msg_flags = flags;
 }
@@ -73,6 +73,13 @@ void msg_set_flags(int flags)
 int msg_get_flags(void)
 {
     return msg_flags;
+}
+
+/* Connect to syslog now, with the current ident (a chroot would hide /dev/log later). */
+void msg_syslog_open(void)
+{
+    openlog(msg_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+    msg_syslog_is_open = true;
 }
 
 /* Also append every line to path (maillog_file). */
@@ -160,10 +167,8 @@ void msg_vprintf(enum msg_level level, const char *fmt, va_list ap)
     snprintf(text, sizeof(text), "%s%s", msg_prefix[level], body);
 
     if (msg_flags & MSG_TO_SYSLOG) {
-        if (!msg_syslog_open) {
-            openlog(msg_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
-            msg_syslog_open = true;
-        }
+        if (!msg_syslog_is_open)
+            msg_syslog_open();
         syslog(msg_syslog_prio[level], "%s", text);
     }
     if (msg_logfd >= 0)

@@ -24,6 +24,12 @@ enum msg_level { MSG_DEBUG, MSG_INFO, MSG_WARN, MSG_ERROR, MSG_FATAL, MSG_PANIC 
 extern int msg_verbose; /* >0 enables msg_debug */
 
 void msg_init(const char *service, int flags);
+/*
+ * Open the syslog connection now (LOG_NDELAY), with the ident of the last
+ * msg_init(): a daemon calls it before chroot(), which hides /dev/log.
+ * msg_init() closes it again (a new ident).
+ */
+void msg_syslog_open(void);
 const char *msg_service(void);
 int msg_logfile_open(const char *path, const char **why_r);
 void msg_logfile_close(void);
