@@ -41,24 +41,6 @@ static int md_fail(const char **why_r, const char *why)
     return -1;
 }
 
-/* Find the '@' that separates local part and domain: the last one outside quotes. */
-static ssize_t md_at_sign(const char *s, size_t len)
-{
-    bool quoted = false;
-    ssize_t at = -1;
-
-    for (size_t i = 0; i < len; i++) {
-        if (quoted && s[i] == '\\' && i + 1 < len) {
-            i++;
-        } else if (s[i] == '"') {
-            quoted = !quoted;
-        } else if (s[i] == '@' && !quoted) {
-            at = (ssize_t)i;
-        }
-    }
-    return at;
-}
-
 /* Check an address in external form. */
 int maildrop_check_address(const char *s, size_t len, bool null_ok, const char **why_r)
 {
@@ -73,7 +55,7 @@ int maildrop_check_address(const char *s, size_t len, bool null_ok, const char *
         return md_fail(why_r, "address too long");
     if (memchr(s, '\0', len) != NULL)
         return md_fail(why_r, "NUL in address");
-    at = md_at_sign(s, len);
+    at = mailbox_at_sign(s, len);
     local_len = at < 0 ? len : (size_t)at;
     ret = mailbox_local_parse(s, local_len, flags, NULL, &used, why_r);
     /* Longer local parts than RFC 5321's 64 octets exist (SRS, VERP): accept them. */

@@ -30,6 +30,7 @@
 #include "lib/mail/maps.h"
 #include "lib/mail/param.h"
 #include "lib/mail/resolve.h"
+#include "lib/proto/mailbox.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
@@ -103,40 +104,21 @@ static char *resolve_domain_norm(const char *domain)
 /* Split an address at its last '@' outside quotes. */
 void resolve_split(const char *addr, char **local_r, char **domain_r)
 {
-    const char *at = NULL;
-    bool quoted = false;
+    ssize_t at = mailbox_at_sign(addr, strlen(addr));
 
-    for (const char *cp = addr; *cp; cp++) {
-        if (quoted && *cp == '\\' && cp[1] != '\0')
-            cp++;
-        else if (*cp == '"')
-            quoted = !quoted;
-        else if (*cp == '@' && !quoted)
-            at = cp;
-    }
-    if (at == NULL) {
+    if (at < 0) {
         *local_r = mem_strdup(addr);
         *domain_r = mem_strdup("");
     } else {
-        *local_r = mem_strndup(addr, (size_t)(at - addr));
-        *domain_r = mem_strdup(at + 1);
+        *local_r = mem_strndup(addr, (size_t)at);
+        *domain_r = mem_strdup(addr + at + 1);
     }
 }
 
 /* True when addr has an '@' outside quotes. */
 static bool resolve_has_at(const char *addr)
 {
-    bool quoted = false;
-
-    for (const char *cp = addr; *cp; cp++) {
-        if (quoted && *cp == '\\' && cp[1] != '\0')
-            cp++;
-        else if (*cp == '"')
-            quoted = !quoted;
-        else if (*cp == '@' && !quoted)
-            return true;
-    }
-    return false;
+    return mailbox_at_sign(addr, strlen(addr)) >= 0;
 }
 
 /*

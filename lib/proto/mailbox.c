@@ -347,3 +347,20 @@ void mailbox_quote_local(struct buf *out, const char *local, size_t len, int fla
     }
     buf_putc(out, '"');
 }
+
+/* The offset of the last '@' outside a quoted string, or -1. */
+ssize_t mailbox_at_sign(const char *s, size_t len)
+{
+    bool quoted = false;
+    ssize_t at = -1;
+
+    for (size_t i = 0; i < len; i++) {
+        if (quoted && s[i] == '\\' && i + 1 < len)
+            i++;
+        else if (s[i] == '"')
+            quoted = !quoted;
+        else if (s[i] == '@' && !quoted)
+            at = (ssize_t)i;
+    }
+    return at;
+}

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "lib/util/buf.h"
 
@@ -43,5 +44,12 @@ int mailbox_local_parse(const char *s, size_t len, int flags, struct buf *intern
 int mailbox_domain_check(const char *s, size_t len, int flags, const char **why_r);
 int mailbox_literal_check(const char *s, size_t len, const char **why_r);
 void mailbox_quote_local(struct buf *out, const char *local, size_t len, int flags);
+
+/*
+ * The '@' between local part and domain of an address in external form:
+ * the offset of the last '@' outside a quoted string ("a@b"@c -> 5), or -1
+ * when there is none.
+ */
+ssize_t mailbox_at_sign(const char *s, size_t len);
 
 #endif

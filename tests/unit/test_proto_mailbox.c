@@ -248,6 +248,38 @@ static void test_dot_atom(void)
     CHECK(!mailbox_has_8bit("abc", 3));
 }
 
+/* The '@' between local part and domain: the last one outside quotes. */
+static void test_at_sign(void)
+{
+    static const struct {
+        const char *in;
+        ssize_t at;
+    } cases[] = {
+        {"joe@example.com", 3},
+        {"joe", -1},
+        {"", -1},
+        {"@example.com", 0},
+        {"a@b@c", 3},
+        {"\"a@b\"@c", 5},
+        {"\"a@b\"", -1},
+        {"\"a\\\"@b\"@c", 7},   /* "a\"@b"@c: the escaped quote does not end the string */
+        {"\"unterminated@x", -1},
+        {"a\\@b", 2},            /* a backslash outside quotes escapes nothing */
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ssize_t at = mailbox_at_sign(cases[i].in, strlen(cases[i].in));
+
+        if (at != cases[i].at) {
+            fprintf(stderr, "  \"%s\": at %zd, expected %zd\n", cases[i].in, at, cases[i].at);
+            CHECK(0);
+        }
+    }
+    /* Bounded by len: an '@' after it is not seen. */
+    CHECK(mailbox_at_sign("ab@cd", 2) == -1);
+    CHECK(mailbox_at_sign("a@b", 2) == 1);
+}
+
 int main(void)
 {
     TEST_RUN(test_utf8_valid);
@@ -255,5 +287,6 @@ int main(void)
     TEST_RUN(test_domain_check);
     TEST_RUN(test_quote_local);
     TEST_RUN(test_dot_atom);
+    TEST_RUN(test_at_sign);
     return test_summary();
 }
