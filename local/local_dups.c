@@ -9,10 +9,10 @@
  */
 #include "config.h"
 
-#include <stdint.h>
 #include <string.h>
 
 #include "lib/util/mem.h"
+#include "lib/util/str.h"
 #include "local/local.h"
 
 struct local_dups {
@@ -21,18 +21,6 @@ struct local_dups {
     size_t count;
     size_t limit;
 };
-
-/* FNV-1a. */
-static uint64_t local_dups_hash(const char *key)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (const unsigned char *cp = (const unsigned char *)key; *cp; cp++) {
-        h ^= *cp;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 /* A filter that remembers up to limit keys. */
 struct local_dups *local_dups_create(int limit)
@@ -63,7 +51,7 @@ void local_dups_free(struct local_dups **dp)
 bool local_dups_seen(struct local_dups *d, const char *key)
 {
     size_t mask = d->size - 1;
-    size_t i = (size_t)local_dups_hash(key) & mask;
+    size_t i = (size_t)str_hash(key) & mask;
 
     for (; d->slots[i] != NULL; i = (i + 1) & mask)
         if (strcmp(d->slots[i], key) == 0)

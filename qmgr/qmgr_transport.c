@@ -33,6 +33,7 @@
 #include "lib/util/event.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/str.h"
 #include "qmgr/qmgr.h"
 
 static struct qmgr_list qmgr_transports = {&qmgr_transports, &qmgr_transports};
@@ -91,14 +92,10 @@ struct qmgr_transport *qmgr_transport_get(const char *name)
     return t;
 }
 
-/* Hash of a nexthop. */
+/* The bucket of a nexthop. */
 static size_t qmgr_hash(const char *s)
 {
-    size_t h = 5381;
-
-    for (; *s; s++)
-        h = h * 33 + (unsigned char)*s;
-    return h % QMGR_QUEUE_BUCKETS;
+    return (size_t)(str_hash(s) % QMGR_QUEUE_BUCKETS);
 }
 
 /* The queue of t for nexthop (created on first use). */

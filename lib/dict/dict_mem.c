@@ -14,7 +14,6 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "lib/dict/dict_lines.h"
@@ -23,6 +22,7 @@
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/str.h"
 
 struct dict_mem_entry {
     char *key;
@@ -40,16 +40,10 @@ struct dict_mem {
     size_t cursor;
 };
 
-/* FNV-1a. */
-static size_t dict_mem_hash(const char *key)
+/* The bucket of key in a table of n buckets. */
+static size_t dict_mem_hash(const char *key, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)(str_hash(key) % n);
 }
 
 /* Create an empty table. */
@@ -83,7 +77,7 @@ void dict_mem_free(struct dict_mem **mp)
 /* Find the live entry for key. */
 static struct dict_mem_entry *dict_mem_find(const struct dict_mem *m, const char *key)
 {
-    struct dict_mem_entry *e = m->bucket[dict_mem_hash(key) % m->nbucket];
+    struct dict_mem_entry *e = m->bucket[dict_mem_hash(key, m->nbucket)];
 
     for (; e != NULL; e = e->next)
         if (!e->deleted && strcmp(e->key, key) == 0)
@@ -102,7 +96,7 @@ static void dict_mem_grow(struct dict_mem *m)
 
         if (e->deleted)
             continue;
-        size_t h = dict_mem_hash(e->key) % n;
+        size_t h = dict_mem_hash(e->key, n);
 
         e->next = b[h];
         b[h] = e;
@@ -130,7 +124,7 @@ int dict_mem_put(struct dict_mem *m, const char *key, const char *value, bool re
     e = mem_alloc(sizeof(*e));
     e->key = mem_strdup(key);
     e->value = mem_strdup(value);
-    h = dict_mem_hash(key) % m->nbucket;
+    h = dict_mem_hash(key, m->nbucket);
     e->next = m->bucket[h];
     m->bucket[h] = e;
     if (m->norder == m->order_size) {
@@ -158,7 +152,7 @@ int dict_mem_del(struct dict_mem *m, const char *key)
 
     if (e == NULL)
         return 0;
-    for (pp = &m->bucket[dict_mem_hash(key) % m->nbucket]; *pp != e; pp = &(*pp)->next)
+    for (pp = &m->bucket[dict_mem_hash(key, m->nbucket)]; *pp != e; pp = &(*pp)->next)
         ;
     *pp = e->next;
     e->next = NULL;

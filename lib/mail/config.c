@@ -37,7 +37,6 @@
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +50,7 @@
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/str.h"
 
 #ifndef DEF_CONFIG_DIR
 #define DEF_CONFIG_DIR "/etc/postel"
@@ -132,16 +132,6 @@ static void config_quote(struct buf *b, const char *text)
 
 /* ---------------------------------------------------------------- sets */
 
-/* FNV-1a hash of a name. */
-static size_t config_hash(const char *name)
-{
-    uint64_t h = 14695981039346656037ULL;
-
-    for (const unsigned char *cp = (const unsigned char *)name; *cp; cp++)
-        h = (h ^ *cp) * 1099511628211ULL;
-    return (size_t)h;
-}
-
 /* A new set with no values. */
 static struct config_set *config_set_create(const char *dir)
 {
@@ -205,7 +195,7 @@ static void config_set_free(struct config_set **sp)
 static struct config_ent **config_user_slot(struct config_set *s, const char *name)
 {
     size_t mask = s->user_size - 1;
-    size_t i = config_hash(name) & mask;
+    size_t i = (size_t)str_hash(name) & mask;
 
     while (s->user[i] != NULL && strcmp(s->user[i]->name, name) != 0)
         i = (i + 1) & mask;

@@ -281,3 +281,13 @@ int str_split_nameval(char *line, char **name_r, char **value_r, const char **wh
     *value_r = str_trim(eq + 1);
     return 0;
 }
+
+/* FNV-1a, 64 bits. */
+uint64_t str_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (const unsigned char *cp = (const unsigned char *)s; *cp; cp++)
+        h = (h ^ *cp) * 1099511628211ULL;
+    return h;
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 int str_copy(char *dst, size_t size, const char *src);
 int str_copyn(char *dst, size_t size, const char *src, size_t len);
@@ -32,5 +33,8 @@ int str_parse_ll(const char *s, long long min, long long max, long long *val_r,
 int str_parse_int(const char *s, int min, int max, int *val_r, const char **why_r);
 int str_parse_bool(const char *s, bool *val_r, const char **why_r);
 int str_split_nameval(char *line, char **name_r, char **value_r, const char **why_r);
+
+/* The 64-bit FNV-1a hash of s, for in-memory hash tables (not for anything stored). */
+uint64_t str_hash(const char *s);
 
 #endif

@@ -233,6 +233,16 @@ static void test_nameval(void)
     }
 }
 
+/* FNV-1a: the published test values, and no byte ignored. */
+static void test_hash(void)
+{
+    CHECK(str_hash("") == 0xcbf29ce484222325ULL);
+    CHECK(str_hash("a") == 0xaf63dc4c8601ec8cULL);
+    CHECK(str_hash("foobar") == 0x85944171f73967e8ULL);
+    CHECK(str_hash("ab") != str_hash("ba"));
+    CHECK(str_hash("\xff") != str_hash("\x7f"));
+}
+
 int main(void)
 {
     TEST_RUN(test_copy);
@@ -242,5 +252,6 @@ int main(void)
     TEST_RUN(test_parse_ll);
     TEST_RUN(test_parse_bool);
     TEST_RUN(test_nameval);
+    TEST_RUN(test_hash);
     return test_summary();
 }
