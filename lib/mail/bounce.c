@@ -127,39 +127,6 @@ const char *bounce_action_name(enum bounce_action action, enum bounce_kind kind)
     return kind == BOUNCE_FAILED ? "failed" : kind == BOUNCE_DELAYED ? "delayed" : "delivered";
 }
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    size_t n;
-    unsigned c = s[0];
-    unsigned min;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        min = 0x10000;
-    } else
-        return 0;
-    if (len < n)
-        return 0;
-    unsigned cp = c & (0xff >> (n + 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Append s[0..len) to out with control bytes (and 8-bit ones unless utf8) as '?'. */
 static void mask_append(struct buf *out, const char *s, size_t len, bool utf8)
 {
@@ -173,7 +140,7 @@ static void mask_append(struct buf *out, const char *s, size_t len, bool utf8)
             buf_putc(out, p[i]);
             i++;
         } else {
-            size_t n = utf8 ? utf8_seq(p + i, len - i) : 0;
+            size_t n = utf8 ? str_utf8_len(s + i, len - i) : 0;
 
             if (n == 0) {
                 buf_putc(out, '?');

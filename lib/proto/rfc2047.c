@@ -29,8 +29,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lib/proto/mailbox.h"
 #include "lib/proto/rfc2047.h"
+#include "lib/util/str.h"
 
 #define WORD_SCAN_MAX 1000 /* longest encoded-word we accept when decoding */
 #define CHARSET_MAX   40
@@ -133,7 +133,8 @@ static void put_utf8_text(struct buf *out, const char *s, size_t len, bool fold)
 
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
-        size_t n = 1;
+        size_t n;
+
         if (c < 0x80) {
             if (fold && (c == '\r' || c == '\n'))
                 ;
@@ -142,13 +143,7 @@ static void put_utf8_text(struct buf *out, const char *s, size_t len, bool fold)
             i++;
             continue;
         }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 4;
-        if (n > 1 && i + n <= len && mailbox_utf8_valid(s + i, n)) {
+        if ((n = str_utf8_len(s + i, len - i)) > 1) {
             buf_append(out, s + i, n);
             i += n;
         } else {

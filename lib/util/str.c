@@ -282,6 +282,35 @@ int str_split_nameval(char *line, char **name_r, char **value_r, const char **wh
     return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at s, 0 if none. */
+size_t str_utf8_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned c = p[0], cp, min;
+    size_t n;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 /* FNV-1a, 64 bits. */
 uint64_t str_hash(const char *s)
 {

@@ -34,6 +34,13 @@ int str_parse_int(const char *s, int min, int max, int *val_r, const char **why_
 int str_parse_bool(const char *s, bool *val_r, const char **why_r);
 int str_split_nameval(char *line, char **name_r, char **value_r, const char **why_r);
 
+/*
+ * The length of the well-formed UTF-8 sequence (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF) at s, which has len > 0
+ * bytes left: 1 for US-ASCII, 2 to 4, or 0 when s does not start one.
+ */
+size_t str_utf8_len(const char *s, size_t len);
+
 /* The 64-bit FNV-1a hash of s, for in-memory hash tables (not for anything stored). */
 uint64_t str_hash(const char *s);
 

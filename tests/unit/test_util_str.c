@@ -233,6 +233,43 @@ static void test_nameval(void)
     }
 }
 
+/* UTF-8 sequences: lengths, and every way to be malformed. */
+static void test_utf8_len(void)
+{
+    static const struct {
+        const char *s;
+        size_t len, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\x7f", 1, 1},
+        {"\xc3\xa9", 2, 2},             /* U+00E9 */
+        {"\xe2\x82\xac", 3, 3},         /* U+20AC */
+        {"\xf0\x9f\x98\x80", 4, 4},     /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, 4},     /* U+10FFFF */
+        {"\xc3\xa9", 1, 0},             /* cut short by len */
+        {"\xe2\x82", 2, 0},
+        {"\x80", 1, 0},                 /* continuation byte first */
+        {"\xc0\x80", 2, 0},             /* overlong */
+        {"\xc1\xbf", 2, 0},
+        {"\xe0\x80\x80", 3, 0},         /* overlong */
+        {"\xf0\x80\x80\x80", 4, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},         /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, 0},     /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"\xc3\x28", 2, 0},             /* bad continuation */
+        {"\xff", 1, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = str_utf8_len(cases[i].s, cases[i].len);
+
+        if (got != cases[i].want) {
+            fprintf(stderr, "  case %zu: %zu, expected %zu\n", i, got, cases[i].want);
+            CHECK(0);
+        }
+    }
+}
+
 /* FNV-1a: the published test values, and no byte ignored. */
 static void test_hash(void)
 {
@@ -252,6 +289,7 @@ int main(void)
     TEST_RUN(test_parse_ll);
     TEST_RUN(test_parse_bool);
     TEST_RUN(test_nameval);
+    TEST_RUN(test_utf8_len);
     TEST_RUN(test_hash);
     return test_summary();
 }
