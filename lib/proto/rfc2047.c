@@ -37,18 +37,6 @@
 
 #define IS_LWSP(c) ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
 
-/* Value of a hex digit or -1. */
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Value of a base64 digit or -1. */
 static int b64val(int c)
 {
@@ -73,7 +61,8 @@ static int q_decode(struct buf *out, const char *s, size_t len)
         if (s[i] == '_') {
             buf_putc(out, ' ');
         } else if (s[i] == '=') {
-            if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+            if (i + 2 >= len || (hi = str_hexval(s[i + 1])) < 0 ||
+                (lo = str_hexval(s[i + 2])) < 0)
                 return -1;
             buf_putc(out, hi << 4 | lo);
             i += 2;

@@ -20,18 +20,7 @@
 
 #include "lib/proto/mailbox.h"
 #include "lib/proto/xtext.h"
-
-/* Value of a hex digit, or -1. */
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
+#include "lib/util/str.h"
 
 /* Append the RFC 3461 xtext form of in[0..len). */
 void xtext_encode(struct buf *out, const char *in, size_t len)
@@ -63,7 +52,8 @@ static int decode_hexchar(struct buf *out, const char *in, size_t len, size_t i)
 {
     int hi, lo;
 
-    if (len - i < 3 || (hi = hexval(in[i + 1])) < 0 || (lo = hexval(in[i + 2])) < 0)
+    if (len - i < 3 || (hi = str_hexval(in[i + 1])) < 0 ||
+        (lo = str_hexval(in[i + 2])) < 0)
         return -1;
     buf_putc(out, hi << 4 | lo);
     return 0;
@@ -125,7 +115,7 @@ static int decode_embedded(struct buf *out, const char *in, size_t len, size_t i
 
     if (len - i < 5 || in[i + 1] != 'x' || in[i + 2] != '{')
         return -1;
-    while (j < len && (v = hexval(in[j])) >= 0 && digits < 7) {
+    while (j < len && (v = str_hexval(in[j])) >= 0 && digits < 7) {
         cp = cp << 4 | (unsigned long)v;
         j++, digits++;
     }

@@ -282,6 +282,18 @@ int str_split_nameval(char *line, char **name_r, char **value_r, const char **wh
     return 0;
 }
 
+/* The value of a hex digit, or -1. */
+int str_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 /* Length of the well-formed UTF-8 sequence at s, 0 if none. */
 size_t str_utf8_len(const char *s, size_t len)
 {

@@ -34,6 +34,9 @@ int str_parse_int(const char *s, int min, int max, int *val_r, const char **why_
 int str_parse_bool(const char *s, bool *val_r, const char **why_r);
 int str_split_nameval(char *line, char **name_r, char **value_r, const char **why_r);
 
+/* The value of the hex digit c (either case), or -1. */
+int str_hexval(int c);
+
 /*
  * The length of the well-formed UTF-8 sequence (RFC 3629: no overlong
  * forms, no surrogates, nothing above U+10FFFF) at s, which has len > 0

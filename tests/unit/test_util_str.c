@@ -1,6 +1,7 @@
 /* Unit tests for lib/util/str: bounded copies, case folding, trimming, parsers. */
 #include "config.h"
 
+#include <ctype.h>
 #include <limits.h>
 
 #include "lib/util/str.h"
@@ -233,6 +234,25 @@ static void test_nameval(void)
     }
 }
 
+/* Hex digits of either case; nothing else. */
+static void test_hexval(void)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (int i = 0; i < 16; i++) {
+        CHECK_INTEQ(str_hexval(digits[i]), i);
+        CHECK_INTEQ(str_hexval(toupper((unsigned char)digits[i])), i);
+    }
+    CHECK_INTEQ(str_hexval('g'), -1);
+    CHECK_INTEQ(str_hexval('G'), -1);
+    CHECK_INTEQ(str_hexval('/'), -1);
+    CHECK_INTEQ(str_hexval(':'), -1);
+    CHECK_INTEQ(str_hexval('@'), -1);
+    CHECK_INTEQ(str_hexval('`'), -1);
+    CHECK_INTEQ(str_hexval(0), -1);
+    CHECK_INTEQ(str_hexval(0xff), -1);
+}
+
 /* UTF-8 sequences: lengths, and every way to be malformed. */
 static void test_utf8_len(void)
 {
@@ -289,6 +309,7 @@ int main(void)
     TEST_RUN(test_parse_ll);
     TEST_RUN(test_parse_bool);
     TEST_RUN(test_nameval);
+    TEST_RUN(test_hexval);
     TEST_RUN(test_utf8_len);
     TEST_RUN(test_hash);
     return test_summary();
