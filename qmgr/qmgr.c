@@ -23,12 +23,14 @@
  *
  * Nudges (bytes on public/qmgr): 'I' or master's 'W' scan incoming/; 'F'
  * (postqueue -f) makes every transport usable again and retries every
- * deferred message now; other bytes are ignored.
+ * deferred message now; 'S' domain (ETRN, postqueue -s) retries the
+ * deferred messages for that domain now (qmgr_flush.c); other bytes are
+ * ignored.
  *
  * Security notes: runs as mail_owner (unpriv in master.cf), in
- * queue_directory. Nudges carry no data beyond the request letters; queue
- * files are validated by queue_file_open(); agents' answers by the strict
- * attr parser.
+ * queue_directory. Nudges carry no data beyond the request letters and a
+ * site flush's domain (checked by qmgr_flush.c); queue files are validated
+ * by queue_file_open(); agents' answers by the strict attr parser.
  */
 #include "config.h"
 
@@ -55,6 +57,7 @@
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
 #include "qmgr/qmgr.h"
+#include "qmgr/qmgr_flush.h"
 
 #define QMGR_SCAN_BATCH 100          /* at most this many files activated per event loop round */
 #define QMGR_SCAN_SLICE_US 1000      /* and for about this long (at least one file) */
@@ -326,6 +329,19 @@ static void qmgr_nudged(const char *data, size_t len, const char *service, char 
             qmgr_scan_arm();
             qmgr_schedule_soon();
             break;
+        case QMGR_REQ_FLUSH_SITE: { /* 'S' domain '\n' (qmgr_flush.c) */
+            const char *end = memchr(data + i + 1, '\n', len - i - 1);
+            size_t dlen = end ? (size_t)(end - data - i - 1) : len - i - 1;
+
+            if (qmgr_flush_site_request(data + i + 1, dlen) > 0) {
+                qmgr_transport_revive_all();
+                scan_deferred_wanted = true;
+                qmgr_scan_arm();
+                qmgr_schedule_soon();
+            }
+            i += dlen + (end != NULL);
+            break;
+        }
         default:
             break;
         }

@@ -23,6 +23,7 @@
 #include "lib/dict/dict.h"
 #include "lib/mail/config.h"
 #include "lib/mail/domain_class.h"
+#include "lib/mail/domain_list.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/mynetworks.h"
 #include "lib/mail/server.h"
@@ -97,6 +98,9 @@ void smtpd_settings_load(struct smtpd_settings *set)
     mem_free(nets);
     if (domain_class_create_from_config(0, &set->domains, &why) < 0)
         msg_fatal("%s", why);
+    if (domain_list_create("fast_flush_domains", config_str("fast_flush_domains"),
+                           DOMAIN_LIST_PARENT, &set->fast_flush, &why) < 0)
+        msg_fatal("%s", why);
     value = config_str("local_recipient_maps");
     if (!smtpd_list_empty(value) && maps_create("local_recipient_maps", value, DICT_FLAG_FOLD_KEYS,
                                                 &set->local_rcpt_maps, &why) < 0)
@@ -124,6 +128,7 @@ void smtpd_settings_free(struct smtpd_settings *set)
     argv_free(&set->discard_ehlo);
     mynetworks_free(&set->mynetworks);
     domain_class_free(&set->domains);
+    domain_list_free(&set->fast_flush);
     maps_free(&set->local_rcpt_maps);
     memset(set, 0, sizeof(*set));
 }

@@ -14,7 +14,7 @@
  *   smtpd_mail.c      MAIL, RCPT, RSET and the transaction
  *   smtpd_check.c     the recipient policy: relay control, local users
  *   smtpd_data.c      DATA, BDAT, the queue file and its commit
- *   smtpd_misc.c      NOOP, QUIT, HELP, VRFY, EXPN
+ *   smtpd_misc.c      NOOP, QUIT, HELP, VRFY, EXPN, ETRN
  *   smtpd_received.c  the Received: header (pure)
  */
 #ifndef POSTEL_SMTPD_SMTPD_H
@@ -33,6 +33,7 @@
 
 struct cleanup;
 struct domain_class;
+struct domain_list;
 struct maps;
 struct mynetworks;
 struct smtp_data;
@@ -64,8 +65,9 @@ struct smtpd_settings {
     bool strict_envelopes;
     struct argv *discard_ehlo; /* upper case keywords not to offer */
     struct mynetworks *mynetworks;
-    struct domain_class *domains; /* mydestination, own addresses, relay_domains */
-    struct maps *local_rcpt_maps; /* NULL: local_recipient_maps is empty */
+    struct domain_class *domains;   /* mydestination, own addresses, relay_domains */
+    struct domain_list *fast_flush; /* fast_flush_domains: ETRN is served for these */
+    struct maps *local_rcpt_maps;   /* NULL: local_recipient_maps is empty */
 };
 
 /* The protocol state of a session (not whether HELO was seen: see helo). */
@@ -214,6 +216,14 @@ void smtpd_cmd_quit(struct smtpd_session *ss, const struct smtp_cmd *cmd);
 void smtpd_cmd_help(struct smtpd_session *ss, const struct smtp_cmd *cmd);
 void smtpd_cmd_vrfy(struct smtpd_session *ss, const struct smtp_cmd *cmd);
 void smtpd_cmd_expn(struct smtpd_session *ss, const struct smtp_cmd *cmd);
+void smtpd_cmd_etrn(struct smtpd_session *ss, const struct smtp_cmd *cmd);
+/* What an ETRN argument asks for (smtpd_etrn_parse). */
+enum smtpd_etrn_form {
+    SMTPD_ETRN_BAD,    /* missing or not a domain name: 501 */
+    SMTPD_ETRN_DOMAIN, /* "example.com" or "@example.com": the domain in domain_r */
+    SMTPD_ETRN_QUEUE,  /* "#queue": a queue name, not supported (458) */
+};
+enum smtpd_etrn_form smtpd_etrn_parse(const char *arg, size_t len, char *domain_r, size_t size);
 
 /* smtpd_received.c */
 struct smtpd_received {

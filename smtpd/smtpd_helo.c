@@ -55,6 +55,7 @@ static const struct smtpd_ehlo_kw smtpd_ehlo_table[] = {
     {"PIPELINING", 0, NULL, NULL},
     {"SIZE", SMTP_EXT_SIZE, NULL, smtpd_ehlo_size},
     {"VRFY", 0, smtpd_ehlo_vrfy, NULL},
+    {"ETRN", 0, NULL, NULL},
     {"ENHANCEDSTATUSCODES", 0, NULL, NULL},
     {"8BITMIME", SMTP_EXT_8BITMIME, NULL, NULL},
     {"DSN", SMTP_EXT_DSN, NULL, NULL},

@@ -40,6 +40,7 @@ const struct smtpd_cmd_def smtpd_cmd_table[] = {
     {"NOOP", smtpd_cmd_noop, SMTPD_CMD_PRE_HELO | SMTPD_CMD_LAST | SMTPD_CMD_JUNK, ST_ANY, NULL},
     {"VRFY", smtpd_cmd_vrfy, SMTPD_CMD_LAST | SMTPD_CMD_JUNK, ST_SESSION, NULL},
     {"EXPN", smtpd_cmd_expn, SMTPD_CMD_LAST | SMTPD_CMD_JUNK, ST_SESSION, NULL},
+    {"ETRN", smtpd_cmd_etrn, SMTPD_CMD_LAST, ST(IDLE), "Error: MAIL transaction in progress"},
     {"HELP", smtpd_cmd_help, SMTPD_CMD_PRE_HELO | SMTPD_CMD_LAST | SMTPD_CMD_JUNK, ST_ANY, NULL},
     {"QUIT", smtpd_cmd_quit, SMTPD_CMD_PRE_HELO | SMTPD_CMD_LAST, ST_ANY, NULL},
 };

@@ -476,6 +476,26 @@ static int pq_flush_queue(void)
 }
 
 /*
+ * Ask qmgr to retry the deferred mail for one site now (-s), like the SMTP
+ * ETRN command but for any site, not only those in fast_flush_domains: a
+ * local user may flush the whole deferred queue with -f anyway.
+ */
+static int pq_flush_site(const char *site)
+{
+    const char *why;
+
+    if (!qmgr_site_valid(site, strlen(site))) {
+        msg_error("-s %.100s: invalid site name", site);
+        return EX_USAGE;
+    }
+    if (qmgr_flush_site(NULL, site, &why) < 0) {
+        msg_error("Cannot flush mail queue - mail system is down? (%s)", why);
+        return EX_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/*
  * Deliver one deferred message now (-i): mark its deferred recipients due
  * and move it to incoming/, where qmgr picks it up at the nudge. That needs
  * write access to the queue; without it, ask for a flush of everything.
@@ -629,9 +649,7 @@ int main(int argc, char **argv)
         status = pq_deliver_one(id);
         break;
     default:
-        /* -s: per-site flushing needs a per-destination index (Postfix's flush(8)); not yet. */
-        msg_error("-s %.100s: per-site flushing is not supported yet; use postqueue -f", site);
-        status = EX_UNAVAILABLE;
+        status = pq_flush_site(site);
         break;
     }
     config_reset();

@@ -112,6 +112,8 @@ const struct param_def param_table[] = {
     P_LIST("inet_interfaces", "all", 0, "Local addresses the SMTP and other inet services listen on."),
     P_LISTC("inet_protocols", "all", "all|ipv4|ipv6", "Internet protocols in use: ipv4, ipv6 or all."),
     P_LIST("relay_domains", "", 0, "Remote domains this host relays mail to from any client."),
+    P_LIST("fast_flush_domains", "$relay_domains", 0,
+           "Destinations for which the SMTP ETRN command and postqueue -s flush deferred mail."),
     P_STR("relayhost", "", 0, "The next-hop host for mail to non-local domains; empty: deliver directly."),
 
     /* Logging and debugging. */

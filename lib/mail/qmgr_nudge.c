@@ -58,3 +58,33 @@ int qmgr_nudge(const char *queue_dir, const char **why_r)
 
     return qmgr_trigger(queue_dir, req, why_r);
 }
+
+/* True when domain may be the subject of a site flush. */
+bool qmgr_site_valid(const char *domain, size_t len)
+{
+    if (len == 0 || len > QMGR_SITE_MAX || domain[0] == '.' || domain[len - 1] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)domain[i];
+
+        if (c == '.' && domain[i - 1] == '.')
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* Ask qmgr to retry the deferred mail for one domain now. */
+int qmgr_flush_site(const char *queue_dir, const char *domain, const char **why_r)
+{
+    char req[QMGR_SITE_MAX + 3];
+
+    if (!qmgr_site_valid(domain, strlen(domain))) {
+        *why_r = "invalid domain name";
+        return -1;
+    }
+    snprintf(req, sizeof(req), "%c%s\n", QMGR_REQ_FLUSH_SITE, domain);
+    return qmgr_trigger(queue_dir, req, why_r);
+}

@@ -240,14 +240,19 @@ def test_postqueue_usage_and_bad_id(queue):
         r = queue.postqueue("-i", bad)
         assert r.returncode != 0, bad
         assert "invalid queue ID" in r.stderr, r.stderr
-    r = queue.postqueue("-s", "example.com")
-    assert r.returncode != 0 and "not supported" in r.stderr
+    for bad in ("", "bad..site", ".x", "a b", "[192.0.2.1]", "x" * 256):
+        r = queue.postqueue("-s", bad)
+        assert r.returncode == 64, bad
+        assert "invalid site name" in r.stderr, r.stderr
 
 
 # ---------------------------------------------------------------- postqueue -f / -i
 
 def test_flush_without_qmgr(queue):
     r = queue.postqueue("-f")
+    assert r.returncode == 69
+    assert "mail system is down" in r.stderr
+    r = queue.postqueue("-s", "example.com")
     assert r.returncode == 69
     assert "mail system is down" in r.stderr
 

@@ -191,7 +191,7 @@ def test_banner_ehlo_helo(shared):
     code, lines = c.reply()
     assert (code, lines) == (220, [HOST + " ESMTP Postel"])
     lines = c.cmd("EHLO client.example", 250)
-    assert lines == [HOST, "PIPELINING", "SIZE 10240000", "VRFY", "ENHANCEDSTATUSCODES",
+    assert lines == [HOST, "PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "ENHANCEDSTATUSCODES",
                      "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"]
     assert c.cmd("HELO client.example", 250) == [HOST]
     c.cmd("HELO", 501, r"^5\.5\.4 Syntax: HELO hostname$")

@@ -2,7 +2,7 @@
  * Unit tests for the pure parts of smtpd: the command table and the state
  * rules (every command in every state, with and without HELO and
  * smtpd_helo_required), the EHLO keyword table and the extensions it
- * enables, and the Received: header.
+ * enables, the ETRN argument parser, and the Received: header.
  */
 #include "config.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/mail/qmgr_nudge.h"
 #include "lib/proto/smtp_cmd.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
@@ -89,8 +90,8 @@ static void test_state_rules(void)
 
 static void test_table(void)
 {
-    static const char *const verbs[] = {"HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT",
-                                        "RSET", "NOOP", "VRFY", "EXPN", "HELP", "QUIT"};
+    static const char *const verbs[] = {"HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET",
+                                        "NOOP", "VRFY", "EXPN", "ETRN", "HELP", "QUIT"};
 
     CHECK_INTEQ(smtpd_cmd_count, sizeof(verbs) / sizeof(verbs[0]));
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
@@ -103,7 +104,11 @@ static void test_table(void)
         CHECK(def != NULL && !(def->states & SMTPD_ST_BIT(SMTPD_ST_QUIT)));
     }
     CHECK(smtpd_cmd_find("mail") == NULL); /* verbs arrive upper-cased */
-    CHECK(smtpd_cmd_find("ETRN") == NULL);
+    CHECK(smtpd_cmd_find("TURN") == NULL);
+    /* ETRN: only outside a mail transaction, and its reply is flushed at once */
+    CHECK(smtpd_cmd_find("ETRN")->states == SMTPD_ST_BIT(SMTPD_ST_IDLE));
+    CHECK(smtpd_cmd_find("ETRN")->flags & SMTPD_CMD_LAST);
+    CHECK_STREQ(smtpd_cmd_find("ETRN")->refusal, "Error: MAIL transaction in progress");
     CHECK(smtpd_cmd_find("") == NULL);
     /* RFC 2920 3.1: these end a pipelined group */
     CHECK(smtpd_cmd_find("EHLO")->flags & SMTPD_CMD_LAST);
@@ -147,7 +152,7 @@ static void test_ehlo_keywords(void)
     set.message_size_limit = 10240000;
     set.smtputf8_enable = true;
     ext = ehlo(&set, b);
-    CHECK_STREQ(buf_str(b), "PIPELINING|SIZE 10240000|VRFY|ENHANCEDSTATUSCODES|8BITMIME|DSN|"
+    CHECK_STREQ(buf_str(b), "PIPELINING|SIZE 10240000|VRFY|ETRN|ENHANCEDSTATUSCODES|8BITMIME|DSN|"
                             "SMTPUTF8|CHUNKING");
     CHECK_INTEQ(ext, SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN | SMTP_EXT_SMTPUTF8);
 
@@ -155,15 +160,66 @@ static void test_ehlo_keywords(void)
     set.disable_vrfy = true;
     set.smtputf8_enable = false;
     ext = ehlo(&set, b);
-    CHECK_STREQ(buf_str(b), "PIPELINING|SIZE|ENHANCEDSTATUSCODES|8BITMIME|DSN|CHUNKING");
+    CHECK_STREQ(buf_str(b), "PIPELINING|SIZE|ETRN|ENHANCEDSTATUSCODES|8BITMIME|DSN|CHUNKING");
     CHECK_INTEQ(ext, SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN);
 
-    set.discard_ehlo = argv_split("dsn, Chunking 8bitmime", ", ");
+    set.discard_ehlo = argv_split("dsn, Chunking 8bitmime etrn", ", ");
     ext = ehlo(&set, b);
     CHECK_STREQ(buf_str(b), "PIPELINING|SIZE|ENHANCEDSTATUSCODES");
     CHECK_INTEQ(ext, SMTP_EXT_SIZE);
     argv_free(&set.discard_ehlo);
     buf_free(&b);
+}
+
+/* ETRN arguments: the form and the domain taken. */
+static void test_etrn_parse(void)
+{
+    static const struct {
+        const char *arg;
+        enum smtpd_etrn_form form;
+        const char *domain;
+    } cases[] = {
+        {"example.com", SMTPD_ETRN_DOMAIN, "example.com"},
+        {"Example.COM", SMTPD_ETRN_DOMAIN, "Example.COM"},
+        {"@example.com", SMTPD_ETRN_DOMAIN, "example.com"},
+        {"example.com.", SMTPD_ETRN_DOMAIN, "example.com"},
+        {"a", SMTPD_ETRN_DOMAIN, "a"},
+        {"xn--bcher-kva.example", SMTPD_ETRN_DOMAIN, "xn--bcher-kva.example"},
+        {"#queue1", SMTPD_ETRN_QUEUE, ""},
+        {"#", SMTPD_ETRN_QUEUE, ""},
+        {"", SMTPD_ETRN_BAD, ""},
+        {"@", SMTPD_ETRN_BAD, ""},
+        {"@@example.com", SMTPD_ETRN_BAD, ""},
+        {".", SMTPD_ETRN_BAD, ""},
+        {".example.com", SMTPD_ETRN_BAD, ""},
+        {"example..com", SMTPD_ETRN_BAD, ""},
+        {"example.com..", SMTPD_ETRN_BAD, ""},
+        {"exa mple.com", SMTPD_ETRN_BAD, ""},
+        {"exa_mple.com", SMTPD_ETRN_BAD, ""},
+        {"[192.0.2.1]", SMTPD_ETRN_BAD, ""},
+        {"example.com\n", SMTPD_ETRN_BAD, ""},
+        {"b\303\274cher.example", SMTPD_ETRN_BAD, ""},
+    };
+    char domain[QMGR_SITE_MAX + 1];
+    char *long_arg = malloc(300);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum smtpd_etrn_form form =
+            smtpd_etrn_parse(cases[i].arg, strlen(cases[i].arg), domain, sizeof(domain));
+
+        CHECK_INTEQ(form, cases[i].form);
+        CHECK_STREQ(domain, cases[i].domain);
+    }
+    /* 255 bytes are taken, 256 are not; the length counts, not a NUL. */
+    memset(long_arg, 'a', 300);
+    CHECK_INTEQ(smtpd_etrn_parse(long_arg, 255, domain, sizeof(domain)), SMTPD_ETRN_DOMAIN);
+    CHECK_INTEQ(strlen(domain), 255);
+    CHECK_INTEQ(smtpd_etrn_parse(long_arg, 256, domain, sizeof(domain)), SMTPD_ETRN_BAD);
+    CHECK_INTEQ(smtpd_etrn_parse("example.com", 7, domain, sizeof(domain)), SMTPD_ETRN_DOMAIN);
+    CHECK_STREQ(domain, "example");
+    /* a domain that does not fit the caller's buffer is refused, not cut */
+    CHECK_INTEQ(smtpd_etrn_parse("example.com", 11, domain, 11), SMTPD_ETRN_BAD);
+    free(long_arg);
 }
 
 static void test_received(void)
@@ -207,6 +263,7 @@ int main(void)
     TEST_RUN(test_state_rules);
     TEST_RUN(test_table);
     TEST_RUN(test_ehlo_keywords);
+    TEST_RUN(test_etrn_parse);
     TEST_RUN(test_received);
     return test_summary();
 }
