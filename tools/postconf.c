@@ -39,6 +39,7 @@
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/safe_file.h"
 
 
 #define POSTCONF_LOCK_TRIES 50
@@ -289,22 +290,6 @@ static void postconf_cleanup(void)
         (void)unlink(postconf_tmp_path);
 }
 
-/* Write all of buf to fd. */
-static int postconf_write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Lock main.cf.tmp, the edit lock: open, flock, and make sure it is still that name. */
 static int postconf_lock_tmp(const char *tmp)
 {
@@ -379,7 +364,7 @@ static int postconf_edit(const struct postconf_opts *o, int argc, char **argv)
     if (config_check_text(buf_str(path), buf_str(out), buf_len(out), &why) < 0)
         msg_fatal("not changing %s: the result would be invalid: %s", buf_str(path), why);
 
-    if (ftruncate(fd, 0) < 0 || postconf_write_all(fd, buf_str(out), buf_len(out)) < 0)
+    if (ftruncate(fd, 0) < 0 || safe_write_all(fd, buf_str(out), buf_len(out)) < 0)
         msg_fatal("write %s: %m", buf_str(tmp));
     if (fchmod(fd, existed ? st.st_mode & 07777 : 0644) < 0)
         msg_fatal("chmod %s: %m", buf_str(tmp));

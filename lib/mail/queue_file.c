@@ -233,25 +233,7 @@ static const char *qf_reason(struct queue_file *qf, const char *fmt, ...)
 /* Write all of data at offset, retrying short writes and EINTR; errno on -1. */
 static int qf_pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
 {
-    const unsigned char *p = data;
-
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)offset);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
-    return 0;
+    return safe_pwrite_all(fd, data, len, (off_t)offset);
 }
 
 /* Read exactly len bytes at offset: 0, or -1 (errno; EIO-less short read sets *short_r). */

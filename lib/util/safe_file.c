@@ -170,13 +170,13 @@ int safe_open(const char *path, int flags, mode_t mode, int checks, uid_t owner,
     return -1;
 }
 
-/* Write all len bytes, retrying short writes and EINTR; 0 or -1 (errno). */
-int safe_write_all(int fd, const void *data, size_t len)
+/* Write all len bytes at offset (write() at the file offset when it is -1); 0 or -1. */
+static int safe_write_at(int fd, const void *data, size_t len, off_t offset)
 {
     const char *p = data;
 
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = offset < 0 ? write(fd, p, len) : pwrite(fd, p, len, offset);
 
         if (n < 0) {
             if (errno == EINTR)
@@ -189,8 +189,26 @@ int safe_write_all(int fd, const void *data, size_t len)
         }
         p += n;
         len -= (size_t)n;
+        if (offset >= 0)
+            offset += n;
     }
     return 0;
+}
+
+/* Write all len bytes, retrying short writes and EINTR; 0 or -1 (errno). */
+int safe_write_all(int fd, const void *data, size_t len)
+{
+    return safe_write_at(fd, data, len, -1);
+}
+
+/* The same at offset (pwrite; the file offset does not move); 0 or -1 (errno). */
+int safe_pwrite_all(int fd, const void *data, size_t len, off_t offset)
+{
+    if (offset < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return safe_write_at(fd, data, len, offset);
 }
 
 /* Read until len bytes or EOF, retrying EINTR; bytes read or -1 (errno). */

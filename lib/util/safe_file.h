@@ -32,6 +32,7 @@ int safe_create(const char *path, int flags, mode_t mode, const char **why_r);
 int safe_open(const char *path, int flags, mode_t mode, int checks, uid_t owner,
               const char **why_r);
 int safe_write_all(int fd, const void *data, size_t len);
+int safe_pwrite_all(int fd, const void *data, size_t len, off_t offset);
 ssize_t safe_read_all(int fd, void *data, size_t len);
 int safe_read_file(const char *path, size_t max, struct buf *b, const char **why_r);
 int safe_fsync_dir(const char *path, const char **why_r);

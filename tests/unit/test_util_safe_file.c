@@ -100,6 +100,39 @@ static void test_create(void)
     umask(022);
 }
 
+/* safe_pwrite_all writes at the offset and leaves the file offset alone. */
+static void test_pwrite_all(void)
+{
+    const char *why = NULL;
+    const char *path = in_dir("pwrite");
+    int fd = safe_create(path, O_RDWR, 0600, &why);
+
+    CHECK(fd >= 0);
+    CHECK_INTEQ(safe_write_all(fd, "0123456789", 10), 0);
+    CHECK_INTEQ(safe_pwrite_all(fd, "ab", 2, 3), 0);
+    CHECK_INTEQ(safe_pwrite_all(fd, "XY", 2, 12), 0); /* past the end: a hole */
+    CHECK_INTEQ(lseek(fd, 0, SEEK_CUR), 10);
+    CHECK_INTEQ(safe_write_all(fd, "!", 1), 0);
+    CHECK_INTEQ(safe_pwrite_all(fd, "z", 1, -1), -1);
+    CHECK_INTEQ(errno, EINVAL);
+    close(fd);
+    {
+        char data[32];
+        int rfd = open(path, O_RDONLY);
+        ssize_t n = safe_read_all(rfd, data, sizeof(data));
+
+        close(rfd);
+        CHECK_INTEQ(n, 14);
+        CHECK(memcmp(data, "012ab56789!\0XY", 14) == 0);
+    }
+    /* A descriptor that cannot be written: -1 with errno, nothing else. */
+    fd = open(path, O_RDONLY);
+    CHECK_INTEQ(safe_pwrite_all(fd, "q", 1, 0), -1);
+    CHECK_INTEQ(errno, EBADF);
+    close(fd);
+    unlink(path);
+}
+
 static void test_open_refusals(void)
 {
     const char *why = NULL;
@@ -370,6 +403,7 @@ int main(void)
         return 1;
     }
     TEST_RUN(test_create);
+    TEST_RUN(test_pwrite_all);
     TEST_RUN(test_open_refusals);
     TEST_RUN(test_open_create);
     TEST_RUN(test_read_file);
