@@ -641,14 +641,16 @@ int sock_addr_text(const struct sockaddr *sa, socklen_t salen, char *addr, size_
     return 0;
 }
 
-/* Address text and port of the peer of a connected socket; 0 or -1. */
-int sock_peer_text(int fd, char *addr, size_t addrsize, int *port_r, const char **why_r)
+/* Address text and port of one end of a socket, as get (getpeername, getsockname) says. */
+static int sock_end_text(int fd, int (*get)(int, struct sockaddr *, socklen_t *),
+                         const char *get_name, char *addr, size_t addrsize, int *port_r,
+                         const char **why_r)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
-        *why_r = sock_fail("getpeername: %m");
+    if (get(fd, (struct sockaddr *)&ss, &len) < 0) {
+        *why_r = sock_fail("%s: %m", get_name);
         return -1;
     }
     if (sock_addr_text((struct sockaddr *)&ss, len, addr, addrsize, port_r) < 0) {
@@ -658,21 +660,16 @@ int sock_peer_text(int fd, char *addr, size_t addrsize, int *port_r, const char 
     return 0;
 }
 
+/* Address text and port of the peer of a connected socket; 0 or -1. */
+int sock_peer_text(int fd, char *addr, size_t addrsize, int *port_r, const char **why_r)
+{
+    return sock_end_text(fd, getpeername, "getpeername", addr, addrsize, port_r, why_r);
+}
+
 /* Address text and port of the local end of a socket; 0 or -1. */
 int sock_local_text(int fd, char *addr, size_t addrsize, int *port_r, const char **why_r)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-        *why_r = sock_fail("getsockname: %m");
-        return -1;
-    }
-    if (sock_addr_text((struct sockaddr *)&ss, len, addr, addrsize, port_r) < 0) {
-        *why_r = "unsupported address family or address too long";
-        return -1;
-    }
-    return 0;
+    return sock_end_text(fd, getsockname, "getsockname", addr, addrsize, port_r, why_r);
 }
 
 /* Format "name[addr]" (the log form of a peer), cut to fit outsize. */
