@@ -167,3 +167,29 @@ def test_sendmail_qR_flushes_the_site(tmp_path, build_dir, peer):
     t.wait_log(r"%s: to=<bob@example\.test>, .*status=sent" % ids["bob@example.test"])
     time.sleep(1.5)
     assert delivered_to(peer) == ["bob@example.test"]
+
+
+def test_etrn_after_the_peer_was_down(tmp_path, build_dir):
+    """The peer refuses connections at first; once it listens, ETRN delivers."""
+    if not HAVE_AIOSMTPD:
+        pytest.skip("python3-aiosmtpd is not installed")
+    p = Peer()
+    port = p.port
+    p.stop()
+
+    class Down:
+        pass
+    down = Down()
+    down.port = port
+    t = make(tmp_path, build_dir, down)
+    qid = t.queue("alice@sender.example", ["bob@example.test"], b"Subject: down\n\nhi\n")
+    t.wait_log(r"%s: to=<bob@example\.test>, .*status=deferred" % qid)
+    p = Peer(port=port)
+    try:
+        with client(t) as c:
+            c.ehlo("client.example")
+            assert c.docmd("ETRN", "example.test") == (250, b"Queuing started")
+        p.wait_messages(1, t.inst, timeout=30)
+        t.wait_log(r"%s: to=<bob@example\.test>, .*status=sent" % qid)
+    finally:
+        p.stop()
