@@ -17,11 +17,8 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "lib/mail/maildrop.h"
 #include "lib/mail/master_proto.h"
@@ -214,33 +211,10 @@ int maildrop_parse_body(const char *s, size_t len, enum queue_body *body_r, cons
 /* Wake pickup through its public socket. */
 int maildrop_pickup_trigger(const char *queue_dir, const char **why_r)
 {
-    static char why[4096 + 128];
-    char path[4096];
-    const char *cwhy = NULL;
     const char wakeup = MASTER_WAKEUP_BYTE;
-    ssize_t n;
-    int fd;
 
-    if (queue_dir != NULL && *queue_dir != '\0')
-        snprintf(path, sizeof(path), "%s/%s", queue_dir, MAILDROP_PICKUP_SOCKET);
-    else
-        snprintf(path, sizeof(path), "%s", MAILDROP_PICKUP_SOCKET);
-    fd = sock_connect_unix(path, MAILDROP_PICKUP_TIMEOUT_MS, &cwhy);
-    if (fd < 0) {
-        snprintf(why, sizeof(why), "%s", cwhy);
-        *why_r = why;
-        return -1;
-    }
-    n = send(fd, &wakeup, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n != 1) {
-        snprintf(why, sizeof(why), "write to %s: %s", path,
-                 n < 0 ? strerror(errno) : "short write");
-        (void)close(fd);
-        *why_r = why;
-        return -1;
-    }
-    (void)close(fd);
-    return 0;
+    return sock_trigger_unix(queue_dir, MAILDROP_PICKUP_SOCKET, &wakeup, 1,
+                             MAILDROP_PICKUP_TIMEOUT_MS, why_r);
 }
 
 /* ------------------------------------------------------------ writer */

@@ -12,43 +12,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "lib/mail/qmgr_nudge.h"
+#include "lib/util/msg.h"
 #include "lib/util/sock.h"
 
 /* Send request bytes to qmgr. */
 int qmgr_trigger(const char *queue_dir, const char *requests, const char **why_r)
 {
-    static char why[4096 + 128];
-    char path[4096];
-    const char *cwhy = NULL;
-    size_t len = strlen(requests);
-    ssize_t n;
-    int fd;
-
-    if (queue_dir != NULL && *queue_dir != '\0')
-        snprintf(path, sizeof(path), "%s/%s", queue_dir, QMGR_SOCKET);
-    else
-        snprintf(path, sizeof(path), "%s", QMGR_SOCKET);
-    fd = sock_connect_unix(path, QMGR_NUDGE_TIMEOUT_MS, &cwhy);
-    if (fd < 0) {
-        snprintf(why, sizeof(why), "%s", cwhy);
-        *why_r = why;
-        return -1;
-    }
-    /* A fresh unix socket has room for a few bytes; never wait, never SIGPIPE. */
-    n = send(fd, requests, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 || (size_t)n != len) {
-        snprintf(why, sizeof(why), "write to %s: %s", path,
-                 n < 0 ? strerror(errno) : "short write");
-        (void)close(fd);
-        *why_r = why;
-        return -1;
-    }
-    (void)close(fd);
-    return 0;
+    return sock_trigger_unix(queue_dir, QMGR_SOCKET, requests, strlen(requests),
+                             QMGR_NUDGE_TIMEOUT_MS, why_r);
 }
 
 /* Tell qmgr that incoming/ has a new file. */
@@ -57,6 +30,20 @@ int qmgr_nudge(const char *queue_dir, const char **why_r)
     char req[2] = {QMGR_REQ_SCAN_INCOMING, '\0'};
 
     return qmgr_trigger(queue_dir, req, why_r);
+}
+
+/* Nudge qmgr from a daemon in queue_directory; a failure is only logged. */
+void qmgr_nudge_or_log(void)
+{
+    const char *why = NULL;
+
+    errno = 0;
+    if (qmgr_nudge(NULL, &why) < 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED)
+            msg_debug("cannot wake up qmgr: %s", why);
+        else
+            msg_warn("cannot wake up qmgr: %s", why);
+    }
 }
 
 /* True when domain may be the subject of a site flush. */

@@ -48,6 +48,13 @@ int qmgr_trigger(const char *queue_dir, const char *requests, const char **why_r
 int qmgr_nudge(const char *queue_dir, const char **why_r);
 
 /*
+ * qmgr_nudge() from a daemon that runs in queue_directory, for whom a
+ * failure is only worth a log line: a warning, or a debug line when no
+ * qmgr is there (ENOENT, ECONNREFUSED).
+ */
+void qmgr_nudge_or_log(void);
+
+/*
  * True when domain (len bytes) may be the subject of a site flush: 1 to
  * QMGR_SITE_MAX bytes of letters, digits, '-', '_' and '.', no empty
  * label (no leading, trailing or double dot).

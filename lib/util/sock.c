@@ -529,6 +529,36 @@ fail:
     return -1;
 }
 
+/*
+ * A trigger: connect to the unix socket dir/path (path alone when dir is
+ * NULL or empty), send data without waiting, close. 0, or -1 with *why_r
+ * and errno.
+ */
+int sock_trigger_unix(const char *dir, const char *path, const void *data, size_t len,
+                      int timeout_ms, const char **why_r)
+{
+    char full[PATH_MAX];
+    ssize_t n;
+    int fd;
+
+    if (dir != NULL && *dir != '\0')
+        snprintf(full, sizeof(full), "%s/%s", dir, path);
+    else
+        snprintf(full, sizeof(full), "%s", path);
+    if ((fd = sock_connect_unix(full, timeout_ms, why_r)) < 0)
+        return -1;
+    /* A fresh unix socket has room for a few bytes; never wait, never SIGPIPE. */
+    n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 || (size_t)n != len) {
+        *why_r = n < 0 ? sock_fail("write to %s: %m", full)
+                       : sock_fail("write to %s: short write", full);
+        (void)close(fd);
+        return -1;
+    }
+    (void)close(fd);
+    return 0;
+}
+
 /* Accept a connection as a blocking close-on-exec socket; fd or -1 (errno). */
 int sock_accept(int listen_fd, struct sockaddr_storage *ss_r, socklen_t *salen_r)
 {

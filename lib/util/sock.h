@@ -34,6 +34,8 @@ int sock_connect_addr(const struct sockaddr *sa, socklen_t salen, int timeout_ms
 int sock_connect_inet(const char *host, const char *port, int family, int timeout_ms,
                       const char **why_r);
 int sock_connect_unix(const char *path, int timeout_ms, const char **why_r);
+int sock_trigger_unix(const char *dir, const char *path, const void *data, size_t len,
+                      int timeout_ms, const char **why_r);
 int sock_accept(int listen_fd, struct sockaddr_storage *ss_r, socklen_t *salen_r);
 
 int sock_set_nonblock(int fd, bool on);

@@ -293,6 +293,42 @@ static void test_unix(void)
     rmdir(dir);
 }
 
+/* A trigger: the bytes arrive at dir/path, the connection is closed; failures say where. */
+static void test_trigger(void)
+{
+    char dir[] = "/tmp/test_util_sock.XXXXXX";
+    char path[128], data[8];
+    const char *why = NULL;
+    ssize_t n;
+    int lfd, afd;
+
+    if (mkdtemp(dir) == NULL) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/pickup", dir);
+    lfd = sock_listen_unix(path, 8, 0622, &why);
+    CHECK(lfd >= 0);
+    CHECK_INTEQ(sock_trigger_unix(dir, "pickup", "WI", 2, 1000, &why), 0);
+    afd = sock_accept(lfd, NULL, NULL);
+    CHECK(afd >= 0);
+    n = read(afd, data, sizeof(data));
+    CHECK_INTEQ(n, 2);
+    CHECK(n == 2 && memcmp(data, "WI", 2) == 0);
+    CHECK_INTEQ(read(afd, data, sizeof(data)), 0); /* closed after the bytes */
+    close(afd);
+    /* Without a directory the path is used as it is. */
+    CHECK_INTEQ(sock_trigger_unix(NULL, path, "W", 1, 1000, &why), 0);
+    CHECK_INTEQ(sock_trigger_unix("", path, "W", 1, 1000, &why), 0);
+    close(lfd);
+    unlink(path);
+    /* Nobody there: -1, errno, and the path in the reason. */
+    CHECK_INTEQ(sock_trigger_unix(dir, "pickup", "W", 1, 1000, &why), -1);
+    CHECK_INTEQ(errno, ENOENT);
+    CHECK(strstr(why, path) != NULL);
+    rmdir(dir);
+}
+
 static void test_addr_text(void)
 {
     struct sockaddr_in sin;
@@ -380,6 +416,7 @@ int main(void)
     TEST_RUN(test_inet_v6);
     TEST_RUN(test_inet_any);
     TEST_RUN(test_unix);
+    TEST_RUN(test_trigger);
     TEST_RUN(test_addr_text);
     TEST_RUN(test_fd_flags);
     return test_summary();
