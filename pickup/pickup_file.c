@@ -416,20 +416,6 @@ static void pickup_bounce_hops(struct pickup_job *j, const char *qid)
     buf_free(&path);
 }
 
-/* Wake qmgr; quietly when there is none. */
-static void pickup_nudge_qmgr(void)
-{
-    const char *why = NULL;
-
-    errno = 0;
-    if (qmgr_nudge(NULL, &why) < 0) {
-        if (errno == ENOENT || errno == ECONNREFUSED)
-            msg_debug("cannot wake up qmgr: %s", why);
-        else
-            msg_warn("cannot wake up qmgr: %s", why);
-    }
-}
-
 /* Open and check maildrop/<name>; 0, or the result to return. */
 static int pickup_open(struct pickup_job *j, enum pickup_result *res_r)
 {
@@ -558,7 +544,7 @@ enum pickup_result pickup_file(const char *name)
     }
     if (j->bounce_hops)
         pickup_bounce_hops(j, qid);
-    pickup_nudge_qmgr();
+    qmgr_nudge_or_log();
 
 out:
     if (j->qf != NULL)

@@ -228,23 +228,6 @@ static int smtpd_set_envelope(struct smtpd_session *ss, const char **why_r)
 }
 
 /*
- * Wake qmgr up (qmgr_nudge.h). qmgr also scans incoming/ on its own, so a
- * failure is only logged, and quietly when no qmgr is configured.
- */
-static void smtpd_nudge_qmgr(void)
-{
-    const char *why;
-
-    errno = 0;
-    if (qmgr_nudge(NULL, &why) < 0) {
-        if (errno == ENOENT || errno == ECONNREFUSED)
-            msg_debug("cannot wake up qmgr: %s", why);
-        else
-            msg_warn("cannot wake up qmgr: %s", why);
-    }
-}
-
-/*
  * The message has ended (DATA's dot, BDAT LAST): refuse it, or set the
  * envelope, commit and say "queued as". Ends the transaction either way.
  */
@@ -272,7 +255,7 @@ static void smtpd_content_end(struct smtpd_session *ss)
     smtpd_reply(ss, 250, "2.0.0", "Ok: queued as %s", ss->qid);
     (void)stream_flush(ss->s);
     queue_file_free(&ss->qf);
-    smtpd_nudge_qmgr();
+    qmgr_nudge_or_log(); /* qmgr also scans incoming/ on its own */
     smtpd_transaction_reset(ss);
 }
 
