@@ -40,6 +40,7 @@
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"
 #include "lib/util/msg.h"
+#include "lib/util/str.h"
 
 #define POSTQUEUE_USAGE "usage: postqueue [-c config_dir] [-v] -f | -i queue_id | -j | -p | -s site"
 
@@ -72,36 +73,6 @@ static int pq_strcmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Length of the valid UTF-8 sequence at s (len bytes left), 0 if invalid. */
-static size_t pq_utf8_len(const unsigned char *s, size_t len)
-{
-    unsigned c = s[0], cp;
-    size_t n;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (len < n)
-        return 0;
-    cp = c & (0xffu >> (n + 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Append s for a terminal: control characters and broken UTF-8 become '?'. */
 static void pq_printable(struct buf *out, const char *s)
 {
@@ -109,7 +80,7 @@ static void pq_printable(struct buf *out, const char *s)
     size_t len = strlen(s);
 
     for (size_t i = 0; i < len;) {
-        size_t n = pq_utf8_len(p + i, len - i);
+        size_t n = str_utf8_len(s + i, len - i);
 
         if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
             buf_putc(out, '?');
@@ -151,7 +122,7 @@ static void pq_json_string(struct buf *out, const char *s)
                 buf_printf(out, "\\u%04x", c);
             }
             i++;
-        } else if ((n = pq_utf8_len(p + i, len - i)) == 0) {
+        } else if ((n = str_utf8_len(s + i, len - i)) == 0) {
             buf_puts(out, "\\ufffd");
             i++;
         } else {
