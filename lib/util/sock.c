@@ -53,6 +53,16 @@ static const char *sock_fail(const char *fmt, ...)
     return sock_why;
 }
 
+/* Close fd on a failure path, keeping errno; -1. */
+static int sock_close_fail(int fd)
+{
+    int saved_errno = errno;
+
+    (void)close(fd);
+    errno = saved_errno;
+    return -1;
+}
+
 /* "addr:port" or "[addr]:port" text of sa for messages. */
 static void sock_endpoint_text(const struct sockaddr *sa, socklen_t salen, char *out,
                                size_t size)
@@ -177,13 +187,7 @@ int sock_listen_addr(const struct sockaddr *sa, socklen_t salen, int backlog,
     return fd;
 
 fail:
-    {
-        int saved_errno = errno;
-
-        (void)close(fd);
-        errno = saved_errno;
-    }
-    return -1;
+    return sock_close_fail(fd);
 }
 
 /*
@@ -336,13 +340,7 @@ fail_unlink:
         errno = saved_errno;
     }
 fail:
-    {
-        int saved_errno = errno;
-
-        (void)close(fd);
-        errno = saved_errno;
-    }
-    return -1;
+    return sock_close_fail(fd);
 }
 
 /* Wait for a non-blocking connect to finish; 0 connected, -1 with errno. */
@@ -414,13 +412,7 @@ int sock_connect_addr(const struct sockaddr *sa, socklen_t salen, int timeout_ms
     return fd;
 
 fail:
-    {
-        int saved_errno = errno;
-
-        (void)close(fd);
-        errno = saved_errno;
-    }
-    return -1;
+    return sock_close_fail(fd);
 }
 
 /*
@@ -520,13 +512,7 @@ int sock_connect_unix(const char *path, int timeout_ms, const char **why_r)
     return fd;
 
 fail:
-    {
-        int saved_errno = errno;
-
-        (void)close(fd);
-        errno = saved_errno;
-    }
-    return -1;
+    return sock_close_fail(fd);
 }
 
 /*
