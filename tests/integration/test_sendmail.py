@@ -476,7 +476,9 @@ def test_pickup_leaves_files_in_progress(lo):
     write_maildrop(lo, "1K0Z00000000000D.tmp", MAGIC + rec(b"S", b"u"))
     lo.sendmail("a@example.com", input=b"x\n")
     wait_for("the real message in incoming/", lambda: len(lo.incoming()) == 1, 15)
-    assert lo.maildrop() == ["1K0Z00000000000D.tmp"]
+    # pickup removes its maildrop file just after the queue file is committed.
+    wait_for("only the young .tmp file left in maildrop/",
+             lambda: lo.maildrop() == ["1K0Z00000000000D.tmp"], 15)
     assert lo.corrupt() == []
 
 
