@@ -379,6 +379,7 @@ int maildir_deliver(const char *path, const struct maildir_opts *opts, const str
         }
         if (errno != EEXIST || tries + 1 >= MAILDIR_NAME_TRIES) {
             store_err_why(err_r, errno, why);
+            buf_reset(tmp); /* nothing was created: nothing to remove */
             goto out;
         }
     }
