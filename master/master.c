@@ -33,6 +33,7 @@
 
 #include "lib/mail/config.h"
 #include "lib/mail/mastercf.h"
+#include "lib/mail/queue_file.h"
 #include "lib/util/buf.h"
 #include "lib/util/clock.h"
 #include "lib/util/event.h"
@@ -192,6 +193,25 @@ static void master_pid_lock(void)
     if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len)
         msg_fatal("write %s: %m", master_pid_path);
     master_pid_fd = fd;
+}
+
+/*
+ * Remove unfinished queue files (incoming/<id>.tmp) at start. Holding the
+ * pid lock, master knows that no smtpd or pickup of this configuration is
+ * writing one (DESIGN: ".tmp files are removed at start"); qmgr removes old
+ * ones while the system runs.
+ */
+static void master_clean_incoming(void)
+{
+    struct buf *dir = buf_create(0);
+    struct stat st;
+    const char *why;
+
+    buf_printf(dir, "%s/%s", config_str("queue_directory"), QUEUE_DIR_INCOMING);
+    if (stat(buf_str(dir), &st) == 0 && S_ISDIR(st.st_mode) &&
+        queue_file_clean_tmp(buf_str(dir), 0, &why) < 0)
+        msg_warn("%s", why);
+    buf_free(&dir);
 }
 
 /* Remove the pid file if we hold it. */
@@ -485,6 +505,7 @@ int main(int argc, char **argv)
     if (!foreground)
         ready_fd = master_daemonize();
     master_pid_lock();
+    master_clean_incoming();
     msg_set_cleanup(master_cleanup);
     master_events = event_loop_create();
     master_signals();

@@ -375,3 +375,21 @@ def test_stop_forces_a_stuck_master(instance):
     for p in [pid] + kids:
         assert not proc_alive(p), "process %d survived" % p
     assert instance.pid() is None
+
+
+def test_start_removes_unfinished_queue_files(instance):
+    """incoming/<id>.tmp left by a crash is removed at start; .msg files stay."""
+    assert instance.postel("check").returncode == 0
+    incoming = os.path.join(instance.spool, "incoming")
+    left = os.path.join(incoming, "1K0Z00000000000A.tmp")
+    done = os.path.join(incoming, "1K0Z00000000000B.msg")
+    for path in (left, done):
+        with open(path, "wb") as f:
+            f.write(b"x")
+    mark = instance.log_mark()
+    r = instance.postel("start")
+    assert r.returncode == 0, r.stderr + instance.log_tail()
+    instance.wait_log(r"postel/master\[\d+\]: .*incoming/1K0Z00000000000A\.tmp: "
+                      r"removed unfinished queue file", since=mark)
+    assert not os.path.exists(left)
+    assert os.path.exists(done)
