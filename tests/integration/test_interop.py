@@ -15,6 +15,9 @@ from testnet import strip_trace_headers, testnet_fixture  # noqa: F401
 PF_IP = "192.0.2.40"
 PEL_IP = "192.0.2.50"
 # A Date header, so that neither side adds one (both do for their own clients).
+# The envelope sender of the SMTPUTF8 message: a UTF-8 local part, which needs SMTPUTF8
+# on every hop.
+UTF8_SENDER = "j\u00f6rg@%s"
 DATE = "Date: Mon, 23 Nov 2026 12:00:00 +0000\r\n"
 
 
@@ -74,11 +77,14 @@ def test_postel_to_postfix(pair, build_dir):
     rcpt = "pat@remote.test"
     sent = messages("alice@postel.test", rcpt)
     for i, (name, raw, utf8) in enumerate(sent):
-        smtp_send(PEL_IP, "alice@postel.test", rcpt, raw, utf8)
+        smtp_send(PEL_IP, UTF8_SENDER % "postel.test" if utf8 else "alice@postel.test", rcpt,
+                  raw, utf8)
         pf.wait_messages(rcpt, count=i + 1, timeout=30)
     got = {m.header("Message-ID"): m for m in pf.messages(rcpt)}
     for name, raw, utf8 in sent:
         m = got["<%s@interop.test>" % name]
+        assert m.header("Return-Path") == ("<%s>" % (UTF8_SENDER % "postel.test") if utf8
+                                           else "<alice@postel.test>")
         original = strip_trace_headers(m.raw)
         # Postel's own Received header sits on top of what was sent; Postfix's is stripped.
         head, rest = original.split(b"\n", 1)
@@ -97,12 +103,14 @@ def test_postfix_to_postel(pair):
     rcpt = "alice@postel.test"
     sent = messages("bob@remote.test", rcpt)
     for i, (name, raw, utf8) in enumerate(sent):
-        smtp_send(PF_IP, "bob@remote.test", rcpt, raw, utf8)
+        smtp_send(PF_IP, UTF8_SENDER % "remote.test" if utf8 else "bob@remote.test", rcpt,
+                  raw, utf8)
         pel.wait_messages("alice", count=i + 1, timeout=30)
     got = {m.header("Message-ID"): m for m in pel.messages("alice")}
     for name, raw, utf8 in sent:
         m = got["<%s@interop.test>" % name]
-        assert m.header("Return-Path") == "<bob@remote.test>"
+        assert m.header("Return-Path") == ("<%s>" % (UTF8_SENDER % "remote.test") if utf8
+                                           else "<bob@remote.test>")
         original = strip_trace_headers(m.raw)
         head, rest = original.split(b"\n", 1)
         assert head.startswith(b"Received: from "), original[:300]
