@@ -359,6 +359,7 @@ static void qmgr_read_settings(void)
     qmgr_var.active_limit = (int)config_int("qmgr_message_active_limit");
     qmgr_var.dest_limit = (int)config_int("default_destination_concurrency_limit");
     qmgr_var.local_dest_limit = (int)config_int("local_destination_concurrency_limit");
+    qmgr_var.initial_dest = (int)config_int("initial_destination_concurrency");
     qmgr_var.rcpt_limit = (int)config_int("default_destination_recipient_limit");
     qmgr_var.local_rcpt_limit = (int)config_int("local_destination_recipient_limit");
     qmgr_var.process_limit = (int)config_int("default_process_limit");

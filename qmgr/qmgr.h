@@ -81,6 +81,7 @@ struct qmgr_settings {
     int active_limit;      /* qmgr_message_active_limit */
     int dest_limit;        /* default_destination_concurrency_limit */
     int local_dest_limit;  /* local_destination_concurrency_limit */
+    int initial_dest;      /* initial_destination_concurrency */
     int rcpt_limit;        /* default_destination_recipient_limit */
     int local_rcpt_limit;  /* local_destination_recipient_limit */
     int process_limit;     /* default_process_limit */
@@ -164,6 +165,7 @@ struct qmgr_queue {
     struct qmgr_transport *transport;
     char *nexthop;
     int busy;              /* deliveries in flight */
+    int window;            /* deliveries allowed in parallel now (slow start, qmgr_window.h) */
     struct qmgr_list todo; /* recipients waiting */
     size_t todo_count;
     char *dead_reason; /* the next hop failed: recipients are deferred until dead_timer */
@@ -236,6 +238,8 @@ void qmgr_transport_pause(struct qmgr_transport *t, long long ms);
 void qmgr_transport_revive_all(void);
 /* A delivery of q ended: count it, schedule more. */
 void qmgr_queue_done(struct qmgr_queue *q);
+/* A delivery of q ended without a next-hop failure: one more in parallel, up to the limit. */
+void qmgr_queue_success(struct qmgr_queue *q);
 /* master.cf maxproc of each unix service (set at start; 0 = no limit). */
 extern struct argv *qmgr_maxproc_names;
 extern int *qmgr_maxproc_values;

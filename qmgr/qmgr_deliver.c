@@ -49,6 +49,7 @@ struct qmgr_delivery {
     size_t out_off;
     struct attr_parser *parser;
     unsigned long long timer;
+    bool nexthop_failed; /* a result said DELIVER_FLAG_NEXTHOP */
 };
 
 static size_t qmgr_delivery_total;
@@ -88,6 +89,9 @@ static void qmgr_deliver_end(struct qmgr_delivery *d, const char *text)
     }
     if (d->timer)
         event_timer_cancel(loop, d->timer);
+    /* Slow start: a delivery that got every result without a next-hop failure. */
+    if (text == NULL && d->count > 0 && !d->nexthop_failed)
+        qmgr_queue_success(d->queue);
     qmgr_queue_done(d->queue);
     buf_free(&d->out);
     attr_parser_free(&d->parser);
@@ -165,8 +169,10 @@ static int qmgr_deliver_result(struct qmgr_delivery *d, struct attr_msg *m, cons
     else
         qmgr_rcpt_final(d->rcpts[i], &res);
     /* The next hop itself failed: the others waiting for it need not try. */
-    if (res.flags & DELIVER_FLAG_NEXTHOP)
+    if (res.flags & DELIVER_FLAG_NEXTHOP) {
+        d->nexthop_failed = true;
         qmgr_queue_throttle(d->queue, res.text);
+    }
     deliver_result_clear(&res);
     return 0;
 }

@@ -11,6 +11,12 @@
  * default_destination_recipient_limit). A logical queue is one next hop:
  * a domain or relay host for smtp, one mailbox for local.
  *
+ * Slow start: a new queue may have initial_destination_concurrency
+ * deliveries in flight; each delivery that ends without a next-hop failure
+ * allows one more, up to the limit; a next-hop failure halves the window
+ * and suspends the queue (qmgr_window.h). A queue is forgotten when it has
+ * nothing waiting or in flight, and starts slowly again next time.
+ *
  * Scheduling is round-robin over the queues that have waiting recipients,
  * so one busy destination cannot starve the others; each request carries
  * recipients of one message, taken in arrival order.
@@ -35,6 +41,7 @@
 #include "lib/util/msg.h"
 #include "lib/util/str.h"
 #include "qmgr/qmgr.h"
+#include "qmgr/qmgr_window.h"
 
 static struct qmgr_list qmgr_transports = {&qmgr_transports, &qmgr_transports};
 
@@ -110,6 +117,7 @@ static struct qmgr_queue *qmgr_queue_get(struct qmgr_transport *t, const char *n
     q = mem_alloc(sizeof(*q));
     q->transport = t;
     q->nexthop = mem_strdup(nexthop);
+    q->window = qmgr_window_init(qmgr_var.initial_dest, t->dest_limit);
     qmgr_list_init(&q->todo);
     qmgr_list_init(&q->ready_link);
     q->hnext = t->buckets[h];
@@ -224,7 +232,7 @@ static void qmgr_transport_schedule(struct qmgr_transport *t)
         for (p = t->ready.next; p != &t->ready; p = p->next) {
             struct qmgr_queue *c = QMGR_ENTRY(p, struct qmgr_queue, ready_link);
 
-            if (c->busy < t->dest_limit) {
+            if (c->busy < c->window) {
                 q = c;
                 break;
             }
@@ -265,6 +273,12 @@ void qmgr_queue_done(struct qmgr_queue *q)
     qmgr_schedule_soon();
 }
 
+/* A delivery of q ended without a next-hop failure: one more in parallel, up to the limit. */
+void qmgr_queue_success(struct qmgr_queue *q)
+{
+    q->window = qmgr_window_success(q->window, q->transport->dest_limit);
+}
+
 /* The next hop's dead time is over. */
 static void qmgr_queue_revive(void *ctx)
 {
@@ -280,6 +294,7 @@ void qmgr_queue_throttle(struct qmgr_queue *q, const char *reason)
 {
     struct buf *text;
 
+    q->window = qmgr_window_failure(q->window);
     if (q->dead_reason != NULL)
         return;
     msg_info("transport %s: next hop %s suspended for %llds: %s", q->transport->name, q->nexthop,

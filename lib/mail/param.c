@@ -250,6 +250,8 @@ const struct param_def param_table[] = {
           "The most messages that the queue manager keeps in the active queue."),
     P_INT("default_destination_concurrency_limit", "20", 1, 10000,
           "The most parallel deliveries to one destination of a transport."),
+    P_INT("initial_destination_concurrency", "5", 1, 10000,
+          "Parallel deliveries to a destination at first; each success adds one (slow start)."),
     P_INT("local_destination_concurrency_limit", "2", 1, 10000,
           "The most parallel local deliveries to one mailbox."),
     P_INT("default_destination_recipient_limit", "50", 1, 1000,

@@ -584,3 +584,29 @@ def test_next_hop_failure_defers_the_others_without_trying(tmp_path, build_dir):
     # Another next hop of the same transport is not affected.
     assert [d["address"] for d in qm.deliveries() if d["nexthop"] == "example.org"] == \
         ["x@example.org"]
+
+
+def _max_in_flight(starts, span):
+    """The most deliveries that started within span seconds of each other."""
+    return max(sum(1 for t in starts if s <= t < s + span) for s in starts)
+
+
+def test_slow_start_grows_destination_concurrency(tmp_path, build_dir):
+    # Each delivery takes at least one second (the agent logs, then sleeps), so
+    # deliveries that started less than a second apart were in flight together.
+    qm = make(tmp_path, build_dir, initial_destination_concurrency="2",
+              testagent_destination_concurrency_limit="10",
+              testagent_destination_recipient_limit="1")
+    qm.set_control("* sleep1")
+    qids = [qm.queue("sender@example.org", ["r%d@example.net" % i], nudge=False)
+            for i in range(20)]
+    qm.nudge()
+    for qid in qids:
+        qm.inst.wait_log(r"%s: removed" % qid, timeout=60)
+    starts = sorted(float(d["time"]) for d in qm.deliveries())
+    assert len(starts) == 20
+    # At first two at a time: the third starts only after one of the first two ended.
+    assert starts[2] - starts[0] >= 0.9, starts
+    # After successes more than two run at once, never more than the limit.
+    assert _max_in_flight(starts, 0.9) >= 3, starts
+    assert _max_in_flight(starts, 0.9) <= 10, starts
