@@ -5,10 +5,13 @@ with its body intact, and the instance's log says status=sent."""
 
 import errno
 import os
+import pathlib
 import re
+import shutil
 import smtplib
 import socket
 import subprocess
+import tempfile
 import threading
 
 import pytest
@@ -81,7 +84,10 @@ def test_quickstart_sends_through_relayhost(tmp_path, build_dir, relay):
     if busy:
         pytest.skip("quickstart's fixed ports are in use on 127.0.0.1: %s"
                     % ", ".join(map(str, busy)))
-    run = tmp_path / "run"
+    # Not under pytest's private basetemp: as root the daemons run as the mail owner.
+    top = tempfile.mkdtemp(prefix="postel-qsrelay.", dir="/tmp")
+    os.chmod(top, 0o755)
+    run = pathlib.Path(top) / "run"
     etc = str(run / "etc")
     try:
         r = quickstart(build_dir, "--detach", run)
@@ -125,4 +131,5 @@ def test_quickstart_sends_through_relayhost(tmp_path, build_dir, relay):
                  lambda: sent.search(log()), timeout=15)
     finally:
         r = quickstart(build_dir, "--stop", run)
+        shutil.rmtree(top, ignore_errors=True)
         assert r.returncode == 0, r.stdout + r.stderr
