@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "lib/mail/attr.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/deliver.h"
 #include "lib/mail/server.h"
 #include "lib/util/buf.h"

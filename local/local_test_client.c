@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "lib/mail/attr.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/deliver.h"
 #include "lib/mail/queue_file.h"
 #include "lib/util/buf.h"

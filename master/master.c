@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/queue_file.h"
 #include "lib/util/buf.h"

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/param.h"
 #include "lib/mail/queue_file.h"
 #include "lib/mail/queue_id.h"

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/master_proto.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/qmgr_nudge.h"

@@ -31,7 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/param.h"
 #include "lib/mail/server.h"
 #include "lib/util/buf.h"

@@ -26,7 +26,7 @@
 
 #include "lib/dict/dict.h"
 #include "lib/mail/attr.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/deliver.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/master_proto.h"

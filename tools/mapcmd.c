@@ -31,7 +31,7 @@
 #include "lib/dict/dict.h"
 #include "lib/dict/dict_lines.h"
 #include "lib/dict/dict_util.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/util/argv.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"

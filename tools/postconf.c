@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "lib/dict/dict.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/param.h"
 #include "lib/util/argv.h"

@@ -44,7 +44,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/maildrop.h"
 #include "lib/mail/param.h"
 #include "lib/proto/addrlist.h"

@@ -22,7 +22,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/maildrop.h"
 #include "lib/proto/smtp_cmd.h"
 #include "lib/proto/smtp_data.h"

@@ -20,7 +20,7 @@
  * a MIME part. The MIME boundary is checked against every byte of the
  * generated parts and of the returned original before it is used.
  */
-#include "config.h" /* in lib/mail this is lib/mail/config.h, which includes autoconf's */
+#include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "lib/mail/bounce.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/queue_file.h"
 #include "lib/mail/queue_id.h"
 #include "lib/proto/hdr.h"

@@ -60,7 +60,7 @@
  *     "delay", a delay warning to delay_notice_recipient. A failed copy is
  *     only logged: it never makes the sender's notification fail.
  *
- * Parameters read at each call (config.h): myhostname, bounce_size_limit,
+ * Parameters read at each call (mail_conf.h): myhostname, bounce_size_limit,
  * notify_classes, bounce_notice_recipient, 2bounce_notice_recipient,
  * delay_notice_recipient, double_bounce_sender, mail_name.
  *

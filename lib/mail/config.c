@@ -31,7 +31,7 @@
  * exponential blow-up ("a = $b$b$b$b", "b = $c$c$c$c", ...).
  * POSTEL_CONFIG_DIR is ignored in set-uid/set-gid processes (secure_getenv).
  */
-#include "config.h" /* in lib/mail this is lib/mail/config.h, which includes autoconf's */
+#include "config.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -43,7 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/param.h"
 #include "lib/util/argv.h"

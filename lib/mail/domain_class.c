@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/domain_class.h"
 #include "lib/mail/domain_list.h"
 #include "lib/mail/mynetworks.h"

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "lib/dict/dict.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/domain_list.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/param.h"

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/master_proto.h"
 #include "lib/mail/server.h"
 #include "lib/mail/server_priv.h"

@@ -15,7 +15,7 @@
  * and a unix/fifo/pass service name may not contain '/' or be "." or "..",
  * because it becomes a file name under private/ or public/.
  */
-#include "config.h" /* in lib/mail this is lib/mail/config.h, which includes autoconf's */
+#include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/param.h"
 #include "lib/util/argv.h"

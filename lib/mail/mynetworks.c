@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 
 #include "lib/dict/dict.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/maps.h"
 #include "lib/mail/mynetworks.h"
 #include "lib/mail/param.h"

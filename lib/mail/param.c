@@ -16,7 +16,7 @@
  * every parser is strict and overflow-checked so that a typo is reported
  * instead of silently becoming 0 or a huge number.
  */
-#include "config.h" /* in lib/mail this is lib/mail/config.h, which includes autoconf's */
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

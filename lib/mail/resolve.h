@@ -119,7 +119,7 @@ struct resolver;
  */
 struct resolver *resolver_create(const struct resolve_params *params, const char **why_r);
 /*
- * The same with the values of main.cf (config.h); own_addresses are the
+ * The same with the values of main.cf (mail_conf.h); own_addresses are the
  * addresses of the interfaces, of inet_interfaces, and the loopbacks.
  */
 struct resolver *resolver_create_from_config(const char **why_r);

@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/master_proto.h"
 #include "lib/mail/server.h"
 #include "lib/mail/server_priv.h"

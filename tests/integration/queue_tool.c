@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "lib/mail/bounce.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/queue_file.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "lib/mail/bounce.h"
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/queue_file.h"
 #include "lib/mail/queue_id.h"
 #include "lib/util/argv.h"

@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/master_proto.h"
 #include "lib/mail/mastercf.h"
 #include "lib/mail/server.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/mail/config.h"
+#include "lib/mail/mail_conf.h"
 #include "lib/mail/mastercf.h"
 #include "lib/util/buf.h"
 #include "lib/util/mem.h"

@@ -1,5 +1,5 @@
 /*
- * config - main.cf: reading, expansion, typed access.
+ * mail_conf - main.cf: reading, expansion, typed access (lib/mail/config.c).
  *
  * Every parameter is declared once in the table of param.c (see param.h).
  * config_read() parses <config_dir>/main.cf: "name = value", continuation
@@ -14,16 +14,8 @@
  *
  * Precedence: -o overrides (config_override) > main.cf > table default.
  */
-#ifndef POSTEL_MAIL_CONFIG_H
-#define POSTEL_MAIL_CONFIG_H
-
-/*
- * A file in lib/mail that writes #include "config.h" (as every .c file
- * should, first) gets this header instead of autoconf's, because quoted
- * includes look in the including file's directory first. Pull autoconf's
- * in too (<> skips that directory), so _GNU_SOURCE and HAVE_* are defined.
- */
-#include <config.h>
+#ifndef POSTEL_MAIL_MAIL_CONF_H
+#define POSTEL_MAIL_MAIL_CONF_H
 
 #include <stdbool.h>
 #include <stddef.h>
